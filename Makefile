@@ -1,0 +1,49 @@
+# Deepfake Lens: `make run` serves the dashboard, `make test` runs the suite. Both set everything up.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+SHARED_DATA := $(abspath ../shared/data/faces128)
+PORT ?= 8501
+
+ifneq ($(wildcard $(SHARED_DATA)/.),)
+export DEEPFAKE_DATA ?= $(SHARED_DATA)
+endif
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: run test lint venv dev-venv debian-deps bench clean
+
+run: $(VENV)/.runtime
+	$(VENV)/bin/streamlit run streamlit_app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
+
+test: $(VENV)/.dev debian-deps
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+venv: $(VENV)/.runtime
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+# Debian's chromium for the real-browser smoke test (Playwright cannot download browsers here).
+debian-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
+bench: $(VENV)/.dev
+	$(PY) bench/bench_predict.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

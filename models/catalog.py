@@ -1,0 +1,85 @@
+"""What the app lists: installed models with their measured metrics, and built-in sample images."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.data import CLASSES, DataError, list_files
+from models.detector import ASSETS_DIR, default_model_name, list_models, read_metadata
+
+
+def model_rows(assets_dir: Path = ASSETS_DIR) -> list[dict]:
+    """One row per installed model: size, parameters and test metrics from its metadata JSON."""
+    default = default_model_name()
+    rows = []
+    for name in list_models(assets_dir):
+        path = assets_dir / f"{name}.keras"
+        meta = read_metadata(path)
+        test = meta.get("metrics", {}).get("test", {})
+        overall = test.get("overall", {})
+        row = {
+            "model": name,
+            "default": name == default,
+            "architecture": meta.get("description") or meta.get("architecture", "?"),
+            "input px": meta.get("input_size"),
+            "params": meta.get("params"),
+            "file MB": round(path.stat().st_size / 1e6, 2),
+            "test accuracy": overall.get("accuracy"),
+            "test ROC AUC": overall.get("roc_auc"),
+            "test recall": overall.get("recall"),
+            "test n": overall.get("n"),
+        }
+        for kind, m in test.get("by_kind", {}).items():
+            if kind != "real":
+                row[f"recall {kind}"] = m.get("recall")
+        rows.append(row)
+    return rows
+
+
+@dataclass(frozen=True)
+class Sample:
+    label: str  # what the user sees in the picker
+    path: str | None  # a file, or None for a built-in array
+    truth: str | None = None  # "real" / "fake" when known
+    source: str | None = None
+
+
+ASTRONAUT = Sample("Astronaut (scikit-image, real photo)", None, truth="real", source="scikit-image")
+
+
+def load_sample(sample: Sample) -> np.ndarray:
+    """The RGB uint8 pixels of a sample."""
+    if sample.path is None:
+        from skimage import data
+
+        return np.ascontiguousarray(data.astronaut())
+    from models.intake import load_image
+
+    return load_image(sample.path)
+
+
+def dataset_samples(root: str | os.PathLike | None, per_source: int = 2, split: str = "test") -> list[Sample]:
+    """A few test-split images per (class, source), in a stable order; [] when there is no dataset."""
+    if not root:
+        return []
+    try:
+        files = list_files(root, split)
+    except DataError:
+        return []
+    picked: dict[tuple[str, str], int] = {}
+    out = []
+    for path, y, src in zip(files.paths, files.labels, files.sources):
+        key = (CLASSES[y], src)
+        if picked.get(key, 0) >= per_source:
+            continue
+        picked[key] = picked.get(key, 0) + 1
+        out.append(Sample(f"{split}/{CLASSES[y]}: {Path(path).name}", path, truth=CLASSES[y], source=src))
+    return out
+
+
+def builtin_samples(root=None) -> list[Sample]:
+    return [ASTRONAUT, *dataset_samples(root)]

@@ -1,0 +1,99 @@
+"""Evaluate a detector on a labelled folder: ``python -m models.evaluate [--model M] --data DIR [--json]``.
+
+DIR holds ``real/`` and ``fake/`` (or pass a dataset root and ``--split``).
+Reports accuracy, precision, recall, F1 (fake is positive), ROC AUC, the
+confusion matrix ``[[tn, fp], [fn, tp]]`` and n, and per source / per kind of
+fake when sources are known (``manifest.csv`` or ``<source>__`` file names).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+from tqdm.auto import tqdm
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n")[0])
+    p.add_argument("--model", default=None, help="model name or .keras path (default: the shipped default)")
+    p.add_argument("--data", required=True, help="folder with real/ and fake/ (or a dataset root with --split)")
+    p.add_argument("--split", default=None, help="evaluate DIR/SPLIT (e.g. test) when DIR is a dataset root")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threshold", type=float, default=None, help="P(fake) threshold for the verdict (default 0.5)")
+    return p.parse_args(argv)
+
+
+def evaluate(detector, data: str, split: str | None = None, batch_size: int = 64, threshold=None,
+             progress: bool = True) -> dict:
+    from models.data import SOURCE_KINDS, DataError, list_files
+    from models.detector import THRESHOLD
+    from models.metrics import compute_metrics, kind_groups, metrics_by_group
+    from models.scoring import score_paths
+
+    threshold = THRESHOLD if threshold is None else threshold
+    files = list_files(data, split)
+    if len(files) == 0:
+        raise DataError(f"no images under {data}")
+    bar = tqdm(total=len(files), desc=f"evaluating {detector.name}", unit="img", disable=not progress)
+    scores = list(score_paths(detector, files.paths, batch_size=batch_size, progress=lambda n: bar.update(n - bar.n)))
+    bar.close()
+    ok = np.array([s.p_fake is not None for s in scores])
+    errors = [s.to_dict() for s in scores if s.error]
+    y = files.y[ok]
+    p = np.array([s.p_fake for s in scores if s.p_fake is not None], dtype=float)
+    sources = [s for s, good in zip(files.sources, ok) if good]
+    result = {"model": detector.name, "data": str(data), "split": split, **compute_metrics(y, p, threshold)}
+    if any(s != "unknown" for s in sources):
+        result["by_source"] = metrics_by_group(y, p, sources, threshold)
+        result["by_kind"] = metrics_by_group(y, p, kind_groups(y, sources, SOURCE_KINDS), threshold)
+    if errors:
+        result["errors"] = errors
+    return result
+
+
+def _fmt(v) -> str:
+    return "  n/a" if v is None else f"{v:.3f}"
+
+
+def format_report(r: dict) -> str:
+    (tn, fp), (fn, tp) = r["confusion"]
+    lines = [
+        f"model {r['model']}  on {r['data']}{'/' + r['split'] if r.get('split') else ''}  (n={r['n']})",
+        f"accuracy {_fmt(r['accuracy'])}  precision {_fmt(r['precision'])}  recall {_fmt(r['recall'])}  "
+        f"F1 {_fmt(r['f1'])}  ROC AUC {_fmt(r['roc_auc'])}",
+        "confusion (rows: true real, true fake; cols: predicted real, fake)",
+        f"  real  {tn:6d} {fp:6d}",
+        f"  fake  {fn:6d} {tp:6d}",
+    ]
+    for key, title in (("by_source", "source"), ("by_kind", "kind")):
+        if key in r:
+            lines.append(f"{'by ' + title:<28} {'n':>5} {'acc':>6} {'auc':>6} {'recall':>6}")
+            for g, m in r[key].items():
+                lines.append(f"  {g:<26} {m['n']:5d} {_fmt(m['accuracy']):>6} {_fmt(m['roc_auc']):>6} {_fmt(m['recall']):>6}")
+    if r.get("errors"):
+        lines.append(f"{len(r['errors'])} file(s) could not be read:")
+        lines += [f"  {e['error']}" for e in r["errors"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from models.data import DataError
+    from models.detector import ModelNotFoundError, load_model
+
+    try:
+        detector = load_model(args.model)
+        result = evaluate(detector, args.data, args.split, args.batch_size, args.threshold, progress=not args.json)
+    except (ModelNotFoundError, DataError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else format_report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The one preprocessing path shared by training, evaluation, the CLIs and the app.
+
+Every image a detector sees goes through :func:`resize_and_scale`: an RGB uint8
+image of any size is resized to ``size x size`` (bilinear, antialiased) and
+scaled to float32 in [0, 1]. The tf.data training pipeline maps the same
+function over decoded JPEGs, so a model sees identical pixels at train and
+predict time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+RESIZE_METHOD = "bilinear"
+
+
+def as_rgb_uint8(image) -> np.ndarray:
+    """Coerce an array to HxWx3 uint8 RGB (grayscale is repeated, alpha dropped)."""
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"expected an HxWx3 RGB image, got shape {arr.shape}")
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    elif arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating) and arr.size and arr.max() <= 1.0:
+            arr = arr * 255.0
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return arr
+
+
+def resize_and_scale(image, size: int) -> tf.Tensor:
+    """Resize one HxWx3 uint8 image (array or tensor) to size x size float32 in [0, 1]."""
+    image = tf.convert_to_tensor(image)
+    image = tf.image.resize(
+        tf.cast(image, tf.float32), (size, size), method=RESIZE_METHOD, antialias=True
+    )
+    return tf.clip_by_value(image / 255.0, 0.0, 1.0)
+
+
+def batch_to_model_input(images, size: int) -> np.ndarray:
+    """Preprocess a list (or N-array) of RGB images of any sizes into an (N, size, size, 3) float32 batch."""
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        return resize_and_scale(_as_rgb_uint8_batch(images), size).numpy()
+    out = np.empty((len(images), size, size, 3), dtype=np.float32)
+    for i, img in enumerate(images):
+        out[i] = resize_and_scale(as_rgb_uint8(img), size).numpy()
+    return out
+
+
+def _as_rgb_uint8_batch(images: np.ndarray) -> np.ndarray:
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    if images.shape[-1] == 4:
+        images = images[..., :3]
+    if images.dtype != np.uint8:
+        # Same rule as as_rgb_uint8, image by image: floats in [0, 1] are scaled to [0, 255].
+        images = np.stack([as_rgb_uint8(img) for img in images]) if len(images) else images.astype(np.uint8)
+    return images
+
+
+def model_view(image, size: int) -> np.ndarray:
+    """The exact input a detector of this size sees, as uint8 RGB for display."""
+    x = resize_and_scale(as_rgb_uint8(image), size).numpy()
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def center_square(image: np.ndarray) -> np.ndarray:
+    """Centre square crop of side min(H, W): the data's fallback crop when no face is found."""
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[top : top + side, left : left + side]

@@ -1,0 +1,74 @@
+"""Streamlit glue shared by the pages: cached model loading and the image picker. No detection logic here."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from models import load_model
+from models.catalog import Sample, builtin_samples, load_sample
+from models.data import data_root
+from models.intake import ImageLoadError, load_image
+
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+
+
+def ensure_navigation() -> None:
+    """Make sure the app runs under ``st.navigation`` (streamlit_app.py), never Streamlit's legacy mode.
+
+    Streamlit switches to its legacy multipage mode (every file of ``pages/`` listed by file name, the
+    entry script skipped) when a ``pages/`` folder sits next to the entry script and the first request
+    of the server process opens a page directly. Each page calls this first: it leaves legacy mode and
+    reruns, so ``streamlit_app.py`` builds the real navigation and opens the requested page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def get_detector(name: str):
+    return load_model(name)
+
+
+@st.cache_data(show_spinner=False)
+def samples() -> list[Sample]:
+    root = data_root()
+    return builtin_samples(root if (root / "test").is_dir() else None)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def sample_pixels(sample: Sample) -> np.ndarray:
+    return load_sample(sample)
+
+
+def pick_image(key: str = "img") -> tuple[np.ndarray | None, str | None, Sample | None]:
+    """Upload or sample picker. Returns (pixels, name, sample); shows a one-line error on bad input."""
+    mode = st.radio("Image", ["Sample", "Upload"], horizontal=True, key=f"{key}_mode")
+    if mode == "Upload":
+        up = st.file_uploader("Upload a face image", type=UPLOAD_TYPES, key=f"{key}_upload")
+        if up is None:
+            st.info("Upload a face image (JPEG, PNG, WebP, BMP, GIF or TIFF), or switch to a sample.")
+            return None, None, None
+        try:
+            return load_image(up.getvalue(), name=up.name), up.name, None
+        except ImageLoadError as exc:
+            st.error(str(exc))
+            return None, None, None
+    options = samples()
+    sample = st.selectbox("Sample", options, format_func=lambda s: s.label, key=f"{key}_sample")
+    if len(options) == 1:
+        st.caption("Set `DEEPFAKE_DATA` to a dataset folder to also pick images from its test split.")
+    try:
+        return sample_pixels(sample), sample.label, sample
+    except ImageLoadError as exc:
+        st.error(str(exc))
+        return None, None, None
+
+
+def enlarge(image: np.ndarray, target: int = 256) -> np.ndarray:
+    """Nearest-neighbour upscale so the model's low-resolution input is visible pixel for pixel."""
+    factor = max(1, target // max(image.shape[:2]))
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)

@@ -1,0 +1,58 @@
+"""Home: what Deepfake Lens does, the installed models and their measured metrics, how to use it."""
+
+import pandas as pd
+import streamlit as st
+
+from models.catalog import model_rows
+from pages._shared import ensure_navigation
+
+ensure_navigation()
+
+st.title("Deepfake Lens")
+st.markdown(
+    "Deepfake Lens runs CNN detectors on a **face image**, gives a verdict with **P(fake)** "
+    "(the model's probability that the face is fake), and helps you see *why*."
+)
+
+st.subheader("Installed models")
+rows = model_rows()
+if not rows:
+    st.warning("No models installed under `assets/models/`. Train one with `python -m models.train`.")
+else:
+    df = pd.DataFrame(rows)
+    pct = st.column_config.NumberColumn(format="%.3f")
+    st.dataframe(
+        df,
+        hide_index=True,
+        column_config={
+            "default": st.column_config.CheckboxColumn("default"),
+            "params": st.column_config.NumberColumn(format="%d"),
+            **{c: pct for c in df.columns if c.startswith(("test ", "recall "))},
+        },
+    )
+    st.caption(
+        "Metrics are measured on the shared dataset's held-out test split (StyleGAN faces, LFW face swaps and "
+        "photoshopped ciplab edits, plus matching real photos). Recall per kind = share of those fakes caught."
+    )
+
+st.subheader("How to use it")
+st.markdown(
+    """
+1. Open **Predict**, pick a built-in sample or upload a face image.
+2. Read the verdict and P(fake). The page also shows the exact low-resolution input the model saw.
+3. Switch on **Compare all models** in the sidebar to see every installed detector's score side by side.
+
+From a terminal: `python -m models.predict photo.jpg`, `python -m models.evaluate --data DIR`
+(see the README).
+"""
+)
+
+st.subheader("Limits")
+st.markdown(
+    """
+- The detectors were trained on 128 px face crops of three kinds of fake: StyleGAN faces, LFW face swaps
+  and photoshopped eye/nose/mouth edits. They have not seen diffusion-model faces, video, or heavy filters.
+- Non-square images are centre-cropped to a square before scoring; for best results upload a tight face crop.
+- The study's models are weak on this data (see the table). **A verdict is a signal, not proof.**
+"""
+)

@@ -1,0 +1,15 @@
+"""Deepfake Lens: a multipage dashboard. Run with `make run`."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import streamlit as st
+
+st.set_page_config(page_title="Deepfake Lens", page_icon=":material/center_focus_strong:", layout="wide")
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/predict.py", title="Predict", icon=":material/image_search:", url_path="predict"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,96 @@
+"""Shared fixtures: tiny synthetic datasets in tmp_path, and the shared dataset slice."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data" / "faces128"
+
+
+def shared_data_root() -> Path | None:
+    env = os.environ.get("DEEPFAKE_DATA")
+    root = Path(env) if env else SHARED
+    return root if (root / "test").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared faces128 dataset. Missing data fails under CI=true, skips elsewhere."""
+    root = shared_data_root()
+    if root is None:
+        msg = "shared dataset not found (set DEEPFAKE_DATA or provide ../shared/data/faces128)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return root
+
+
+def synthetic_face(rng: np.random.Generator, fake: bool, size: int = 32) -> np.ndarray:
+    """A tiny image whose class is learnable: fakes are bright in the top-left quadrant."""
+    img = rng.integers(40, 120, size=(size, size, 3), dtype=np.uint8)
+    if fake:
+        img[: size // 2, : size // 2] = rng.integers(200, 255, size=(size // 2, size // 2, 3), dtype=np.uint8)
+    return img
+
+
+def make_dataset_dir(root: Path, splits=("train", "val", "test"), n_per_class: int = 8, size: int = 32,
+                     seed: int = 0, source: str = "synth") -> Path:
+    rng = np.random.default_rng(seed)
+    for split in splits:
+        for label, cls in enumerate(("real", "fake")):
+            folder = root / split / cls if split else root / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n_per_class):
+                Image.fromarray(synthetic_face(rng, bool(label), size)).save(folder / f"{source}__{cls}{i}.png")
+    return root
+
+
+@pytest.fixture
+def tiny_data(tmp_path) -> Path:
+    """<tmp>/data/{train,val,test}/{real,fake}/ with 8 PNGs per class and split."""
+    return make_dataset_dir(tmp_path / "data")
+
+
+def build_oracle_model(size: int = 32):
+    """A fixed-weight Keras model that knows the synthetic rule: P(fake) = sigmoid(k * (mean top-left - 0.6)).
+
+    Synthetic fakes have a top-left quadrant of 200-255 (~0.89 after scaling), reals 40-120 (~0.31),
+    so this model scores fakes near 1 and reals near 0: evaluation numbers are known in advance.
+    """
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((size, size, 3), name="image"), keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid")],
+        name="oracle",
+    )
+    mask = np.zeros((size, size, 3), dtype=np.float32)
+    mask[: size // 2, : size // 2] = 1.0
+    k = 20.0
+    model.layers[-1].set_weights([(mask.reshape(-1, 1) * k / mask.sum()), np.array([-0.6 * k], dtype=np.float32)])
+    return model
+
+
+def save_model(model, folder: Path, name: str, input_size: int | None = None) -> Path:
+    """Save ``model`` as ``folder/name.keras`` (+ ``name.json`` metadata when input_size is given)."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.keras"
+    model.save(path)
+    if input_size is not None:
+        (folder / f"{name}.json").write_text(json.dumps({"name": name, "input_size": input_size}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def oracle_model_path(tmp_path_factory) -> Path:
+    """A saved 32 px oracle model (see build_oracle_model) with its metadata JSON."""
+    return save_model(build_oracle_model(32), tmp_path_factory.mktemp("oracle"), "oracle", 32)

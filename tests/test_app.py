@@ -1,0 +1,118 @@
+"""Streamlit AppTests for every page: Home and Predict (sample path, upload path, bad upload, compare)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+
+TIMEOUT = 180
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT)
+
+
+def predict_page() -> AppTest:
+    at = app()
+    at.run()
+    at.switch_page("pages/predict.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def png_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def verdict_text(at: AppTest) -> str:
+    texts = [m.value for m in at.markdown if "Verdict" in m.value]
+    assert texts, "no verdict shown"
+    return texts[0]
+
+
+def test_home_lists_installed_models_with_metrics():
+    from models import list_models
+
+    at = app()
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Deepfake Lens"
+    table = at.dataframe[0].value
+    assert set(table["model"]) == set(list_models())
+    assert table["test ROC AUC"].notna().all()
+    assert table["default"].sum() <= 1
+    assert any("signal, not proof" in m.value for m in at.markdown)
+
+
+def test_predict_sample_shows_verdict_and_gauge():
+    at = predict_page()
+    assert at.radio[0].value == "Sample"
+    assert at.selectbox(key="predict_sample").value.label.startswith("Astronaut")
+    assert verdict_text(at).split()[-1] in {"FAKE", "REAL"}
+    p = float(at.metric[0].value.rstrip("%")) / 100
+    assert 0.0 <= p <= 1.0
+    # The gauge is a progress bar at the same P(fake).
+    assert abs(at.get("progress")[0].value - round(p * 100)) <= 1
+    # Original and model-resolution views are both shown.
+    assert len(at.get("image")) >= 2
+
+
+def test_predict_upload_path():
+    at = predict_page()
+    at.radio[0].set_value("Upload").run()
+    assert any("Upload a face image" in i.value for i in at.info)
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, size=(80, 80, 3), dtype=np.uint8)
+    at.file_uploader[0].upload("face.png", png_bytes(img), "image/png").run()
+    assert not at.exception, at.exception
+    assert verdict_text(at)
+    assert not at.error
+
+
+def test_predict_bad_upload_shows_one_line_error():
+    at = predict_page()
+    at.radio[0].set_value("Upload").run()
+    at.file_uploader[0].upload("broken.jpg", b"this is not an image", "image/jpeg").run()
+    assert not at.exception
+    assert len(at.error) == 1
+    msg = at.error[0].value
+    assert "broken.jpg" in msg and "\n" not in msg and "Traceback" not in msg
+    assert not [m for m in at.markdown if "Verdict" in m.value]
+
+
+def test_predict_compare_all_models_matches_single_predictions():
+    from models import list_models, load_model
+    from models.catalog import ASTRONAUT, load_sample
+    from models.scoring import prepare
+
+    at = predict_page()
+    at.sidebar.toggle[0].set_value(True).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["model"]) == list_models()
+    crop = prepare(load_sample(ASTRONAUT))
+    for _, row in table.iterrows():
+        expected = float(load_model(row["model"]).predict([crop])[0])
+        assert row["P(fake)"] == pytest.approx(expected, abs=1e-5)
+        assert row["verdict"] == ("fake" if expected >= 0.5 else "real")
+
+
+@pytest.mark.integration
+def test_predict_dataset_sample_shows_ground_truth(shared_data, monkeypatch):
+    monkeypatch.setenv("DEEPFAKE_DATA", str(shared_data))
+    at = predict_page()
+    box = at.selectbox(key="predict_sample")
+    fakes = [s for s in box.options if s.startswith("test/fake")]
+    assert fakes, "dataset test images should be offered as samples"
+    box.select_index(box.options.index(fakes[0])).run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Ground truth: **fake**") for c in captions), captions
