@@ -4,6 +4,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the CLIs
 
+from models._quiet import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()
+
 from models.detector import (
     THRESHOLD,
     Detector,

@@ -7,8 +7,8 @@ architectures register in :data:`ARCHITECTURES` with their own recipe.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import keras
 from keras import layers

@@ -12,8 +12,9 @@ from models.data import CLASSES, DataError, list_files
 from models.detector import ASSETS_DIR, default_model_name, list_models, read_metadata
 
 
-def model_rows(assets_dir: Path = ASSETS_DIR) -> list[dict]:
+def model_rows(assets_dir: Path | None = None) -> list[dict]:
     """One row per installed model: size, parameters and test metrics from its metadata JSON."""
+    assets_dir = Path(assets_dir or ASSETS_DIR)
     default = default_model_name()
     rows = []
     for name in list_models(assets_dir):
@@ -83,3 +84,36 @@ def dataset_samples(root: str | os.PathLike | None, per_source: int = 2, split: 
 
 def builtin_samples(root=None) -> list[Sample]:
     return [ASTRONAUT, *dataset_samples(root)]
+
+
+def markdown_table(assets_dir: Path | None = None, split: str = "test") -> str:
+    """README table of the installed models' measured metrics on ``split``: overall, then accuracy per source."""
+    assets_dir = Path(assets_dir or ASSETS_DIR)
+
+    def f(v):
+        return "–" if v is None else f"{v:.3f}"
+
+    lines = ["| model | input | params | accuracy | precision | recall | F1 | ROC AUC |",
+             "|---|---|---|---|---|---|---|---|"]
+    per_source: dict[str, dict[str, float]] = {}
+    for name in list_models(assets_dir):
+        meta = read_metadata(assets_dir / f"{name}.keras")
+        m = meta.get("metrics", {}).get(split, {})
+        o = m.get("overall", {})
+        lines.append(f"| `{name}` | {meta.get('input_size')} px | {meta.get('params', 0):,} | {f(o.get('accuracy'))} | "
+                     f"{f(o.get('precision'))} | {f(o.get('recall'))} | {f(o.get('f1'))} | {f(o.get('roc_auc'))} |")
+        for src, sm in m.get("by_source", {}).items():
+            per_source.setdefault(src, {})[name] = (sm.get("accuracy"), sm.get("roc_auc"), sm.get("n"))
+    names = list_models(assets_dir)
+    lines += ["", "Accuracy (ROC AUC) per source:", "",
+              "| source | n | " + " | ".join(f"`{n}`" for n in names) + " |",
+              "|---|---|" + "---|" * len(names)]
+    for src, by_model in sorted(per_source.items()):
+        n = next(iter(by_model.values()))[2]
+        cells = [f"{f(by_model[m][0])} ({f(by_model[m][1])})" if m in by_model else "–" for m in names]
+        lines.append(f"| {src} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -154,7 +154,7 @@ def train(args) -> dict:
         "history": hist,
         "data": fingerprint(root),
         "versions": library_versions(),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "metrics": {},
     }
     for split in ("val", "test"):

@@ -34,9 +34,14 @@ def get_detector(name: str):
 
 
 @st.cache_data(show_spinner=False)
+def _samples(root: str | None) -> list[Sample]:
+    return builtin_samples(root)
+
+
 def samples() -> list[Sample]:
+    """Built-in samples, plus test-split images when DEEPFAKE_DATA points at a dataset (cached per root)."""
     root = data_root()
-    return builtin_samples(root if (root / "test").is_dir() else None)
+    return _samples(str(root) if (root / "test").is_dir() else None)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

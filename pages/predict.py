@@ -6,7 +6,7 @@ import streamlit as st
 from models import THRESHOLD, default_model_name, list_models, verdict
 from models.preprocess import model_view
 from models.scoring import prepare
-from pages._shared import ensure_navigation, enlarge, get_detector, pick_image
+from pages._shared import enlarge, ensure_navigation, get_detector, pick_image
 
 ensure_navigation()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -79,17 +80,22 @@ def browser():
 
 
 def test_predict_page_shows_verdict_for_sample(app_url, browser, tmp_path):
+    from playwright.sync_api import expect
+
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{app_url}/predict", wait_until="domcontentloaded")
-    verdict = page.get_by_text("Verdict:", exact=False)
-    verdict.first.wait_for(timeout=120_000)
-    text = verdict.first.inner_text()
-    assert "FAKE" in text or "REAL" in text
-    assert page.get_by_text("P(fake)").first.is_visible()
+    verdict = page.locator("h3", has_text="Verdict:")
+    expect(verdict).to_have_count(1, timeout=120_000)
+    expect(verdict).to_contain_text(re.compile("FAKE|REAL"))
+    metric = page.locator('[data-testid="stMetric"]')
+    expect(metric).to_contain_text("P(fake)", timeout=30_000)
+    expect(metric).to_contain_text(re.compile(r"\d+\.\d%"))
     assert page.locator('[data-testid="stException"]').count() == 0
     # The st.navigation menu (titles), not Streamlit's legacy file-name list of pages/.
-    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
-    assert "Home" in nav and "Predict" in nav and "_shared" not in nav and "streamlit app" not in nav
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    expect(nav).to_contain_text("Predict")
+    text = nav.inner_text()
+    assert "Home" in text and "_shared" not in text and "streamlit app" not in text
     page.screenshot(path=str(tmp_path / "predict.png"), full_page=True)
     shot = os.environ.get("DEEPFAKE_SCREENSHOT")
     if shot:

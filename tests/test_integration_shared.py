@@ -1,0 +1,112 @@
+"""Integration checks on the shared faces128 dataset (small slices only: the CPU is shared)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models import data as D
+from models import evaluate as E
+from models import train as T
+from models.intake import load_image
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_TUNED = REPO / "assets" / "models" / "tuned_cnn.keras"
+
+
+def pick(files: D.FileList, label: int, n: int, seed: int = 0) -> list[str]:
+    """n paths of one class, a seeded random (stable) pick that spreads over the sources."""
+    paths = [p for p, y in zip(files.paths, files.labels, strict=True) if y == label]
+    rng = np.random.default_rng(seed + label)
+    return [paths[i] for i in sorted(rng.choice(len(paths), size=min(n, len(paths)), replace=False))]
+
+
+def copy_slice(files: D.FileList, dest: Path, n_real: int, n_fake: int, seed: int = 0) -> Path:
+    for label, cls, n in ((0, "real", n_real), (1, "fake", n_fake)):
+        (dest / cls).mkdir(parents=True, exist_ok=True)
+        for path in pick(files, label, n, seed):
+            shutil.copy2(path, dest / cls / Path(path).name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def test_files(shared_data) -> D.FileList:
+    return D.list_files(shared_data, "test")
+
+
+def test_list_files_test_split(shared_data, test_files):
+    assert set(test_files.labels) == {0, 1}
+    assert len(test_files) > 100
+    assert {"lfw_faceswap", "ciplab_real_and_fake_face"} <= set(test_files.sources)
+    assert "unknown" not in test_files.sources
+    # sources come from manifest.csv (file names carry the same prefix in the shared layout)
+    fp = D.fingerprint(shared_data)
+    assert fp["manifest"] is True
+    assert fp["splits"]["test"]["n"] == len(test_files)
+    assert sum(fp["splits"]["test"]["per_class"].values()) == len(test_files)
+
+
+def test_make_dataset_slice(test_files):
+    paths = pick(test_files, 0, 32) + pick(test_files, 1, 32)
+    subset = D.FileList(paths=paths, labels=[0] * 32 + [1] * 32, sources=["x"] * 64)
+    batches = list(D.make_dataset(subset, image_size=48, batch_size=32).as_numpy_iterator())
+    x = np.concatenate([b[0] for b in batches])
+    y = np.concatenate([b[1] for b in batches])
+    assert x.shape == (64, 48, 48, 3) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0 and x.std() > 0.05
+    np.testing.assert_array_equal(y, subset.labels)
+
+
+def test_tf_decoding_equals_pillow(test_files):
+    import tensorflow as tf
+
+    jpegs = [p for p in pick(test_files, 0, 4) + pick(test_files, 1, 4) if p.lower().endswith((".jpg", ".jpeg"))]
+    assert len(jpegs) >= 4
+    for path in jpegs:
+        tf_pixels = D.decode_image(tf.constant(path)).numpy()
+        pil_pixels = load_image(path)
+        assert tf_pixels.shape == pil_pixels.shape
+        np.testing.assert_array_equal(tf_pixels, pil_pixels, err_msg=path)
+
+
+def test_short_training_run(shared_data, tmp_path):
+    root = tmp_path / "slice"
+    copy_slice(D.list_files(shared_data, "train"), root / "train", 40, 40)
+    copy_slice(D.list_files(shared_data, "val"), root / "val", 20, 20)
+    copy_slice(D.list_files(shared_data, "test"), root / "test", 20, 20)
+    out = tmp_path / "out"
+    rc = T.main(["--arch", "baseline", "--data", str(root), "--image-size", "32", "--epochs", "1",
+                 "--out", str(out), "--quiet", "--name", "slice"])
+    assert rc == 0
+    meta = json.loads((out / "slice.json").read_text())
+    assert meta["data"]["splits"]["train"]["n"] == 80
+    test = meta["metrics"]["test"]
+    assert test["overall"]["n"] == 40
+    assert set(test["by_source"]) <= set(D.SOURCE_KINDS)
+    assert "real" in test["by_kind"] and set(test["by_kind"]) - {"real"} <= set(D.SOURCE_KINDS.values())
+    import models
+
+    p = models.load_model(out / "slice.keras", cache=False).predict([load_image(pick(D.list_files(root, "test"), 1, 1)[0])])
+    assert p.shape == (1,) and 0.0 <= float(p[0]) <= 1.0
+
+
+def test_shipped_tuned_model_beats_chance(test_files, tmp_path, capsys):
+    if not SHIPPED_TUNED.is_file():
+        msg = f"shipped model not found: {SHIPPED_TUNED}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    folder = copy_slice(test_files, tmp_path / "eval", 50, 50)
+    rc = E.main(["--model", str(SHIPPED_TUNED), "--data", str(folder), "--json"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    r = json.loads(captured.out)
+    assert r["n"] == 100
+    assert r["roc_auc"] > 0.55, r
