@@ -26,7 +26,8 @@ def import_tensorflow_quietly() -> None:
         try:
             import tensorflow as tf
 
-            tf.config.list_physical_devices()  # the CUDA probe logs here
+            tf.config.list_physical_devices()
+            tf.reduce_sum(tf.zeros((1,))).numpy()  # the first op initialises devices (and the CUDA probe logs)
         except BaseException:
             os.dup2(saved, fd)
             captured.seek(0)

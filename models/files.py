@@ -1,0 +1,128 @@
+"""Dataset folders (TensorFlow-free): listing, labels (fake = 1), sources and fingerprints.
+
+A dataset is laid out as ``<root>/{train,val,test}/{real,fake}/`` or a plain ``<dir>/{real,fake}/``.
+Sources come from ``manifest.csv`` (in the folder or up to two parents) or ``<source>__`` file names.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+CLASSES = ("real", "fake")  # index == label: real = 0, fake = 1
+SPLITS = ("train", "val", "test")
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "faces128"
+
+# Kind of fake per source, from the shared data README.
+SOURCE_KINDS = {
+    "lfw_faceswap": "swap",
+    "ciplab_real_and_fake_face": "photoshop",
+    "hardfakevsrealfaces": "gan",
+    "realorfake_ffhq_tpdne": "gan",
+    "basemax_fakefaces": "gan",
+}
+
+
+class DataError(ValueError):
+    """The data folder is missing or not laid out as expected."""
+
+
+@dataclass
+class FileList:
+    """Image files of one folder, with labels (fake=1) and sources."""
+
+    paths: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # original file names, when a manifest knows them
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def y(self) -> np.ndarray:
+        return np.asarray(self.labels, dtype=np.int64)
+
+
+def data_root(explicit: str | os.PathLike | None = None) -> Path:
+    """The dataset root: ``explicit``, else env ``DEEPFAKE_DATA``, else ``data/`` in the repo."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("DEEPFAKE_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "data"
+
+
+def class_dir(root: str | os.PathLike, split: str | None = None) -> Path:
+    """Resolve the folder holding ``real/`` and ``fake/``: ``root/split`` if given, else ``root``."""
+    root = Path(root)
+    folder = root / split if split else root
+    if not folder.is_dir():
+        raise DataError(f"data folder not found: {folder}")
+    if not any((folder / c).is_dir() for c in CLASSES):
+        hint = ""
+        if not split and any((root / s).is_dir() for s in SPLITS):
+            hint = f" (it has split folders; pass a split such as {root / 'test'})"
+        raise DataError(f"{folder} has no real/ or fake/ subfolder{hint}")
+    return folder
+
+
+def _read_manifest(folder: Path) -> dict[str, dict]:
+    """Manifest rows keyed by file name, from ``folder`` or up to two parents (the shared layout)."""
+    for candidate in (folder, folder.parent, folder.parent.parent):
+        path = candidate / "manifest.csv"
+        if path.is_file():
+            with open(path, newline="") as fh:
+                return {Path(row["file"]).name: row for row in csv.DictReader(fh) if row.get("file")}
+    return {}
+
+
+def source_of(filename: str) -> str:
+    """The ``<source>__`` prefix of a file name, or ``"unknown"``."""
+    stem = Path(filename).name
+    return stem.split("__", 1)[0] if "__" in stem else "unknown"
+
+
+def list_files(root: str | os.PathLike, split: str | None = None) -> FileList:
+    """List the images under ``root[/split]/{real,fake}/`` in a stable (sorted) order."""
+    folder = class_dir(root, split)
+    manifest = _read_manifest(folder)
+    out = FileList()
+    for label, cls in enumerate(CLASSES):
+        cdir = folder / cls
+        if not cdir.is_dir():
+            continue
+        for path in sorted(cdir.iterdir()):
+            if path.suffix.lower() not in IMAGE_EXTENSIONS or not path.is_file():
+                continue
+            row = manifest.get(path.name)
+            out.paths.append(str(path))
+            out.labels.append(label)
+            out.sources.append(row["source"] if row else source_of(path.name))
+            out.names.append(row["original_name"] if row else path.name)
+    return out
+
+
+def fingerprint(root: str | os.PathLike) -> dict:
+    """Counts per split, class and source (from ``manifest.csv`` when present, else by walking)."""
+    root = Path(root)
+    splits = [s for s in SPLITS if (root / s).is_dir()] or [None]
+    result: dict = {"root": str(root), "splits": {}}
+    for split in splits:
+        files = list_files(root, split)
+        counts = Counter(zip((CLASSES[y] for y in files.labels), files.sources))
+        per_class = Counter(CLASSES[y] for y in files.labels)
+        result["splits"][split or "all"] = {
+            "n": len(files),
+            "per_class": dict(sorted(per_class.items())),
+            "per_source": {f"{cls}/{src}": n for (cls, src), n in sorted(counts.items())},
+        }
+    result["manifest"] = (root / "manifest.csv").is_file()
+    return result
