@@ -46,9 +46,12 @@ def batch_to_model_input(images, size: int) -> np.ndarray:
     """Preprocess a list (or N-array) of RGB images of any sizes into an (N, size, size, 3) float32 batch."""
     if isinstance(images, np.ndarray) and images.ndim == 4:
         return resize_and_scale(_as_rgb_uint8_batch(images), size).numpy()
+    images = [as_rgb_uint8(img) for img in images]
+    if images and all(img.shape == images[0].shape for img in images):
+        return resize_and_scale(np.stack(images), size).numpy()  # one op for a same-size batch
     out = np.empty((len(images), size, size, 3), dtype=np.float32)
     for i, img in enumerate(images):
-        out[i] = resize_and_scale(as_rgb_uint8(img), size).numpy()
+        out[i] = resize_and_scale(img, size).numpy()
     return out
 
 
