@@ -13,19 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from models.labels import THRESHOLD, verdict  # noqa: F401  (re-exported)
 from models.preprocess import batch_to_model_input
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 DEFAULT_FILE = ASSETS_DIR / "DEFAULT"
-THRESHOLD = 0.5  # verdict is "fake" when P(fake) >= THRESHOLD
 
 
 class ModelNotFoundError(FileNotFoundError):
     """No model of that name or path."""
-
-
-def verdict(p_fake: float, threshold: float = THRESHOLD) -> str:
-    return "fake" if p_fake >= threshold else "real"
 
 
 class Detector:

@@ -1,8 +1,15 @@
-"""Train a detector: ``python -m models.train --arch {baseline,tuned} --data DIR --out assets/models``.
+"""Train a detector: ``python -m models.train --arch {baseline,tuned,v1} --data DIR --out assets/models``.
 
 Writes ``<name>.keras`` and ``<name>.json`` (architecture, input size, label
-convention, training config, per-epoch history, data fingerprint, library
-versions, and val/test metrics overall, per source and per kind of fake).
+convention, training config and the exact command, per-epoch history, data
+fingerprint, library versions, and val/test metrics overall, per source and
+per kind of fake).
+
+``baseline`` and ``tuned`` follow the study's recipe (tf.data, early stopping on
+validation accuracy). ``v1`` trains through :mod:`models.portable` (augmentation,
+AdamW with warm-up and cosine decay, early stopping on validation ROC AUC), which
+also runs with Keras on the JAX backend (``KERAS_BACKEND=jax``) where TensorFlow
+is not installed.
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ import math
 import platform
 import shlex
 import sys
-import time
 from pathlib import Path
 
 from models.architectures import ARCHITECTURES
@@ -26,10 +32,12 @@ def parse_args(argv=None):
     p.add_argument("--data", default=None, help="dataset root with train/val[/test]; default $DEEPFAKE_DATA or data/")
     p.add_argument("--out", default="assets/models", help="output folder (default assets/models)")
     p.add_argument("--name", default=None, help="model name (default: the architecture's, e.g. tuned_cnn)")
-    p.add_argument("--image-size", type=int, default=None, help="input size in px (default 64, as in the study)")
+    p.add_argument("--image-size", type=int, default=None, help="input size in px (default: the recipe's; study 64)")
     p.add_argument("--epochs", type=int, default=25)
     p.add_argument("--batch-size", type=int, default=None, help="default: the recipe's (baseline 64, tuned 16)")
-    p.add_argument("--patience", type=int, default=3)
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: the recipe's)")
+    p.add_argument("--learning-rate", type=float, default=None, help="peak learning rate (v1 only)")
+    p.add_argument("--width", type=float, default=None, help="channel width multiplier (v1 only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-dir", default=None, help="back up each epoch here and resume from it if interrupted")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -40,86 +48,133 @@ def library_versions() -> dict:
     import keras
     import numpy
     import sklearn
-    import tensorflow as tf
 
-    return {
+    versions = {
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
         "numpy": numpy.__version__,
         "scikit-learn": sklearn.__version__,
     }
+    for lib in ("tensorflow", "jax"):
+        if lib in sys.modules:
+            versions[lib] = sys.modules[lib].__version__
+    return versions
 
 
-def evaluate_split(model, root, split: str, image_size: int, batch_size: int = 128) -> dict | None:
-    """Metrics of a freshly trained model on one split (overall, by source, by kind)."""
-    import numpy as np
-
-    from models.data import SOURCE_KINDS, DataError, list_files, make_dataset
+def split_metrics(y, p, sources) -> dict:
+    from models.files import SOURCE_KINDS
     from models.metrics import compute_metrics, kind_groups, metrics_by_group
+
+    return {
+        "overall": compute_metrics(y, p),
+        "by_source": metrics_by_group(y, p, sources),
+        "by_kind": metrics_by_group(y, p, kind_groups(y, sources, SOURCE_KINDS)),
+    }
+
+
+def _split_files(root, split):
+    from models.files import DataError, list_files
 
     try:
         files = list_files(root, split)
     except DataError:
         return None
-    if len(files) == 0:
-        return None
-    ds = make_dataset(files, image_size=image_size, batch_size=batch_size)
-    p = np.concatenate([np.asarray(model(x, training=False)).reshape(-1) for x, _ in ds])
-    y = files.y
-    return {
-        "overall": compute_metrics(y, p),
-        "by_source": metrics_by_group(y, p, files.sources),
-        "by_kind": metrics_by_group(y, p, kind_groups(y, files.sources, SOURCE_KINDS)),
+    return files if len(files) else None
+
+
+def _fit_study(args, recipe, model, root, image_size, batch_size, patience, callbacks):
+    """The study's recipe: tf.data pipeline, recipe optimizer, early stopping on val accuracy."""
+    import keras
+    import numpy as np
+
+    from models.data import make_dataset
+
+    train_files, val_files = _split_files(root, "train"), _split_files(root, "val")
+    train_ds = make_dataset(train_files, image_size, batch_size, shuffle=True, seed=args.seed)
+    val_ds = make_dataset(val_files, image_size, batch_size=128)
+    model.compile(optimizer=recipe.optimizer(), loss="binary_crossentropy",
+                  metrics=["accuracy", keras.metrics.AUC(name="auc")])
+    early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
+                                          min_delta=recipe.min_delta, restore_best_weights=True)
+    cbs = [early, *callbacks]
+    if args.checkpoint_dir:
+        cbs.append(keras.callbacks.BackupAndRestore(args.checkpoint_dir))
+    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=cbs, verbose=0)
+
+    def predict(files):
+        ds = make_dataset(files, image_size=image_size, batch_size=128)
+        return np.concatenate([np.asarray(model(x, training=False)).reshape(-1) for x, _ in ds])
+
+    config = {
+        "optimizer": keras.optimizers.serialize(model.optimizer)["class_name"],
+        "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+        "early_stopping": {"monitor": "val_accuracy", "patience": patience, "min_delta": recipe.min_delta,
+                           "restore_best_weights": True},
+        "augmentation": None,
     }
+    return history, early, predict, config
+
+
+def _fit_portable(args, recipe, model, root, image_size, batch_size, patience, callbacks):
+    """Augmented in-memory training (models.portable); runs on any Keras backend."""
+    from models import portable
+
+    train_files, val_files = _split_files(root, "train"), _split_files(root, "val")
+    x_train = portable.load_arrays(train_files, image_size)
+    x_val = portable.load_arrays(val_files, image_size)
+    history, early, _, extra = portable.fit(
+        model, recipe, x_train, train_files.y, x_val, val_files.y, epochs=args.epochs, batch_size=batch_size,
+        seed=args.seed, patience=patience, learning_rate=args.learning_rate, checkpoint_dir=args.checkpoint_dir,
+        callbacks=callbacks)
+
+    def predict(files):
+        return portable.predict_arrays(model, portable.load_arrays(files, image_size))
+
+    config = {
+        "optimizer": "AdamW",
+        **extra,
+        "early_stopping": {"monitor": "val_auc", "patience": patience, "restore_best_weights": True},
+    }
+    return history, early, predict, config
 
 
 def train(args) -> dict:
-    import keras
-    import tensorflow as tf
+    import time
 
-    from models.data import data_root, fingerprint, list_files, make_dataset
+    import keras
+
+    from models.files import data_root, fingerprint
     from models.progress import TqdmCallback
 
     recipe = ARCHITECTURES[args.arch]
     name = args.name or recipe.default_name
     image_size = args.image_size or recipe.default_input_size
     batch_size = args.batch_size or recipe.batch_size
+    patience = args.patience if args.patience is not None else recipe.patience
     root = data_root(args.data)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder not found: {root}")
+    train_files = _split_files(root, "train")
+    if train_files is None or _split_files(root, "val") is None:
+        raise FileNotFoundError(f"{root} needs train/ and val/ folders, each with real/ and fake/")
 
-    # Seeds: Python, NumPy and TF (weights init, shuffling) plus deterministic kernels.
+    # Seeds: Python, NumPy and the backend (weights init, dropout, shuffling), plus deterministic TF kernels.
     keras.utils.set_random_seed(args.seed)
-    tf.config.experimental.enable_op_determinism()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
 
-    train_files = list_files(root, "train")
-    val_files = list_files(root, "val")
-    train_ds = make_dataset(train_files, image_size, batch_size, shuffle=True, seed=args.seed)
-    val_ds = make_dataset(val_files, image_size, batch_size=128)
+        tf.config.experimental.enable_op_determinism()
 
-    model = recipe.build(image_size)
-    model.compile(
-        optimizer=recipe.optimizer(),
-        loss="binary_crossentropy",
-        metrics=["accuracy", keras.metrics.AUC(name="auc")],
-    )
-    callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_accuracy",
-            mode="max",
-            patience=args.patience,
-            min_delta=recipe.min_delta,
-            restore_best_weights=True,
-        )
-    ]
-    if args.checkpoint_dir:
-        callbacks.append(keras.callbacks.BackupAndRestore(args.checkpoint_dir))
-    if not args.quiet:
-        callbacks.append(TqdmCallback(args.epochs, math.ceil(len(train_files) / batch_size)))
-
+    options = {"width": args.width} if args.width is not None else {}
+    if options and args.arch != "v1":
+        raise ValueError("--width applies to --arch v1 only")
+    model = recipe.build(image_size, **options)
+    callbacks = [] if args.quiet else [TqdmCallback(args.epochs, math.ceil(len(train_files) / batch_size))]
+    fit = _fit_portable if recipe.trainer == "portable" else _fit_study
     started = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks, verbose=0)
+    history, early, predict, fit_config = fit(args, recipe, model, root, image_size, batch_size, patience, callbacks)
     seconds = time.time() - started
-    early = callbacks[0]
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -138,16 +193,14 @@ def train(args) -> dict:
         "train_config": {
             "command": "python -m models.train " + shlex.join(args.argv),
             "arch": args.arch,
+            "options": options,
             "image_size": image_size,
             "epochs": args.epochs,
             "epochs_run": len(hist.get("loss", [])),
             "best_epoch": int(early.best_epoch) + 1,
             "batch_size": batch_size,
-            "optimizer": keras.optimizers.serialize(model.optimizer)["class_name"],
-            "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+            **fit_config,
             "loss": "binary_crossentropy",
-            "early_stopping": {"monitor": "val_accuracy", "patience": args.patience, "min_delta": recipe.min_delta,
-                               "restore_best_weights": True},
             "seed": args.seed,
             "train_seconds": round(seconds, 1),
         },
@@ -158,9 +211,9 @@ def train(args) -> dict:
         "metrics": {},
     }
     for split in ("val", "test"):
-        result = evaluate_split(model, root, split, image_size)
-        if result is not None:
-            metadata["metrics"][split] = result
+        files = _split_files(root, split)
+        if files is not None:
+            metadata["metrics"][split] = split_metrics(files.y, predict(files), files.sources)
     model_path.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
     return metadata
 
@@ -176,7 +229,8 @@ def main(argv=None) -> int:
     test = meta["metrics"].get("test", {}).get("overall")
     summary = f"saved {Path(args.out) / meta['name']}.keras"
     if test:
-        summary += f"  test accuracy {test['accuracy']:.3f}  ROC AUC {test['roc_auc'] or float('nan'):.3f}"
+        auc = test["roc_auc"]
+        summary += f"  test accuracy {test['accuracy']:.3f}  ROC AUC {'n/a' if auc is None else f'{auc:.3f}'}"
     print(summary)
     return 0
 
