@@ -27,3 +27,25 @@ class TqdmCallback(keras.callbacks.Callback):
             self.bar.set_postfix({k: f"{float(v):.3f}" for k, v in (logs or {}).items()})
             self.bar.close()
             self.bar = None
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop training at the end of the epoch that passes ``seconds`` (best weights are still restored)."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+        self.start = None
+        self.stopped = False
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        if time.time() - self.start > self.seconds:
+            self.stopped = True
+            self.model.stop_training = True

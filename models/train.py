@@ -40,6 +40,9 @@ def parse_args(argv=None):
     p.add_argument("--width", type=float, default=None, help="channel width multiplier (v1 only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-dir", default=None, help="back up each epoch here and resume from it if interrupted")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
+                   help="stop after the epoch that passes MIN minutes (best weights kept and saved)")
+    p.add_argument("--workers", type=int, default=4, help="threads decoding/augmenting batches (v1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -126,7 +129,7 @@ def _fit_portable(args, recipe, model, root, image_size, batch_size, patience, c
     history, early, _, extra = portable.fit(
         model, recipe, x_train, train_files.y, x_val, val_files.y, epochs=args.epochs, batch_size=batch_size,
         seed=args.seed, patience=patience, learning_rate=args.learning_rate, checkpoint_dir=args.checkpoint_dir,
-        callbacks=callbacks)
+        callbacks=callbacks, workers=args.workers)
 
     def predict(files):
         return portable.predict_arrays(model, portable.load_arrays(files, image_size))
@@ -145,7 +148,7 @@ def train(args) -> dict:
     import keras
 
     from models.files import data_root, fingerprint
-    from models.progress import TqdmCallback
+    from models.progress import TimeLimit, TqdmCallback
 
     recipe = ARCHITECTURES[args.arch]
     name = args.name or recipe.default_name
@@ -171,6 +174,9 @@ def train(args) -> dict:
         raise ValueError("--width applies to --arch v1 only")
     model = recipe.build(image_size, **options)
     callbacks = [] if args.quiet else [TqdmCallback(args.epochs, math.ceil(len(train_files) / batch_size))]
+    time_limit = TimeLimit(args.time_limit * 60) if args.time_limit else None
+    if time_limit:
+        callbacks.append(time_limit)
     fit = _fit_portable if recipe.trainer == "portable" else _fit_study
     started = time.time()
     history, early, predict, fit_config = fit(args, recipe, model, root, image_size, batch_size, patience, callbacks)
@@ -203,6 +209,7 @@ def train(args) -> dict:
             "loss": "binary_crossentropy",
             "seed": args.seed,
             "train_seconds": round(seconds, 1),
+            "stopped_by_time_limit": bool(time_limit and time_limit.stopped),
         },
         "history": hist,
         "data": fingerprint(root),
