@@ -57,11 +57,20 @@ class KerasDetector(Detector):
         if shape[1] is not None and int(shape[1]) != self.input_size:
             raise ValueError(f"{name}: metadata input_size {self.input_size} != model input {shape[1]}")
 
+    def _compiled_forward(self):
+        """The model's inference call as one traced TensorFlow graph (no per-layer eager overhead)."""
+        if getattr(self, "_forward", None) is None:
+            import tensorflow as tf
+
+            spec = tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)
+            self._forward = tf.function(lambda x: self.keras_model(x, training=False), input_signature=[spec])
+        return self._forward
+
     def predict_batch(self, x: np.ndarray) -> np.ndarray:
         """P(fake) for an already preprocessed float32 batch."""
         if len(x) == 0:
             return np.zeros((0,), dtype=np.float32)
-        out = self.keras_model(x, training=False)
+        out = self._compiled_forward()(np.asarray(x, dtype=np.float32))
         return np.asarray(out, dtype=np.float32).reshape(len(x), -1)[:, 0]
 
     def predict(self, images, batch_size: int = 256) -> np.ndarray:

@@ -24,32 +24,38 @@ def parse_args(argv=None):
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threshold", type=float, default=None, help="P(fake) threshold for the verdict (default 0.5)")
+    p.add_argument("--perturb", default=None, metavar="SPEC",
+                   help="degrade every image first: jpeg:Q (re-encode at quality Q) or resize:F (down by F, back up)")
     return p.parse_args(argv)
 
 
 def evaluate(detector, data: str, split: str | None = None, batch_size: int = 64, threshold=None,
-             progress: bool = True) -> dict:
+             progress: bool = True, perturb: str | None = None) -> dict:
     from models.data import SOURCE_KINDS, DataError, list_files
     from models.detector import THRESHOLD
-    from models.metrics import compute_metrics, kind_groups, metrics_by_group
+    from models.metrics import compute_metrics, metrics_by_group, metrics_by_kind
+    from models.perturb import parse
     from models.scoring import score_paths
 
     threshold = THRESHOLD if threshold is None else threshold
+    transform = parse(perturb) if perturb else None
     files = list_files(data, split)
     if len(files) == 0:
         raise DataError(f"no images under {data}")
     bar = tqdm(total=len(files), desc=f"evaluating {detector.name}", unit="img", disable=not progress)
-    scores = list(score_paths(detector, files.paths, batch_size=batch_size, progress=lambda n: bar.update(n - bar.n)))
+    scores = list(score_paths(detector, files.paths, batch_size=batch_size, progress=lambda n: bar.update(n - bar.n),
+                              transform=transform))
     bar.close()
     ok = np.array([s.p_fake is not None for s in scores])
     errors = [s.to_dict() for s in scores if s.error]
     y = files.y[ok]
     p = np.array([s.p_fake for s in scores if s.p_fake is not None], dtype=float)
     sources = [s for s, good in zip(files.sources, ok) if good]
-    result = {"model": detector.name, "data": str(data), "split": split, **compute_metrics(y, p, threshold)}
+    result = {"model": detector.name, "data": str(data), "split": split, "perturb": perturb,
+              **compute_metrics(y, p, threshold)}
     if any(s != "unknown" for s in sources):
         result["by_source"] = metrics_by_group(y, p, sources, threshold)
-        result["by_kind"] = metrics_by_group(y, p, kind_groups(y, sources, SOURCE_KINDS), threshold)
+        result["by_kind"] = metrics_by_kind(y, p, sources, SOURCE_KINDS, threshold)
     if errors:
         result["errors"] = errors
     return result
@@ -62,18 +68,26 @@ def _fmt(v) -> str:
 def format_report(r: dict) -> str:
     (tn, fp), (fn, tp) = r["confusion"]
     lines = [
-        f"model {r['model']}  on {r['data']}{'/' + r['split'] if r.get('split') else ''}  (n={r['n']})",
+        f"model {r['model']}  on {r['data']}{'/' + r['split'] if r.get('split') else ''}  (n={r['n']})"
+        + (f"  perturbed: {r['perturb']}" if r.get("perturb") else ""),
         f"accuracy {_fmt(r['accuracy'])}  precision {_fmt(r['precision'])}  recall {_fmt(r['recall'])}  "
         f"F1 {_fmt(r['f1'])}  ROC AUC {_fmt(r['roc_auc'])}",
         "confusion (rows: true real, true fake; cols: predicted real, fake)",
         f"  real  {tn:6d} {fp:6d}",
         f"  fake  {fn:6d} {tp:6d}",
     ]
-    for key, title in (("by_source", "source"), ("by_kind", "kind")):
-        if key in r:
-            lines.append(f"{'by ' + title:<28} {'n':>5} {'acc':>6} {'auc':>6} {'recall':>6}")
-            for g, m in r[key].items():
-                lines.append(f"  {g:<26} {m['n']:5d} {_fmt(m['accuracy']):>6} {_fmt(m['roc_auc']):>6} {_fmt(m['recall']):>6}")
+    if "by_source" in r:
+        lines.append(f"{'by source':<28} {'n':>5} {'acc':>6} {'auc':>6} {'recall':>6}")
+        for g, m in r["by_source"].items():
+            rec = m["recall"] if m["confusion"][1] != [0, 0] else None
+            lines.append(f"  {g:<26} {m['n']:5d} {_fmt(m['accuracy']):>6} {_fmt(m['roc_auc']):>6} {_fmt(rec):>6}")
+    if "by_kind" in r:
+        lines.append(f"{'by kind (fakes vs all reals)':<28} {'fakes':>5} {'caught':>6} {'auc':>6}")
+        for g, m in r["by_kind"].items():
+            if g == "real":
+                lines.append(f"  {'real (correctly passed)':<26} {m['n']:5d} {_fmt(m['accuracy']):>6}")
+            else:
+                lines.append(f"  {g:<26} {m['n_fake']:5d} {_fmt(m['recall']):>6} {_fmt(m['roc_auc']):>6}")
     if r.get("errors"):
         lines.append(f"{len(r['errors'])} file(s) could not be read:")
         lines += [f"  {e['error']}" for e in r["errors"]]
@@ -87,7 +101,8 @@ def main(argv=None) -> int:
 
     try:
         detector = load_model(args.model)
-        result = evaluate(detector, args.data, args.split, args.batch_size, args.threshold, progress=not args.json)
+        result = evaluate(detector, args.data, args.split, args.batch_size, args.threshold, progress=not args.json,
+                          perturb=args.perturb)
     except (ModelNotFoundError, DataError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -50,3 +50,19 @@ def kind_groups(labels, sources, source_kinds: dict[str, str]) -> list[str]:
     return [
         "real" if y == 0 else source_kinds.get(s, "unknown") for y, s in zip(labels, sources)
     ]
+
+
+def metrics_by_kind(y_true, p_fake, sources, source_kinds: dict[str, str], threshold: float = THRESHOLD) -> dict:
+    """Per kind of fake: metrics on all reals plus the fakes of that kind (``recall`` is that kind's detection
+    rate, ``roc_auc`` separates it from the reals, ``n_fake`` counts it); ``"real"``: the reals alone."""
+    y = np.asarray(y_true, dtype=int)
+    p = np.asarray(p_fake, dtype=float)
+    groups = np.asarray(kind_groups(y, sources, source_kinds))
+    real = groups == "real"
+    out = {}
+    for kind in sorted(set(groups.tolist()) - {"real"}):
+        mask = real | (groups == kind)
+        out[kind] = {**compute_metrics(y[mask], p[mask], threshold), "n_fake": int((groups == kind).sum())}
+    if real.any():
+        out["real"] = {**compute_metrics(y[real], p[real], threshold), "n_fake": 0}
+    return out

@@ -35,26 +35,30 @@ def prepare(image: np.ndarray) -> np.ndarray:
     return center_square(image)
 
 
-def _load(path: str):
+def _load(path: str, transform=None):
     try:
-        return prepare(load_image(path)), None
+        image = load_image(path)
+        if transform is not None:
+            image = transform(image)
+        return prepare(image), None
     except ImageLoadError as exc:
         return None, str(exc)
 
 
 def score_paths(
-    detector: Detector, paths: Iterable[str], batch_size: int = 64, workers: int = 4, progress=None
+    detector: Detector, paths: Iterable[str], batch_size: int = 64, workers: int = 4, progress=None, transform=None
 ) -> Iterator[Score]:
     """Yield one :class:`Score` per path, in order. Decoding runs in threads; prediction in batches.
 
-    ``progress`` is an optional callable ``progress(n_done)`` called after each batch.
+    ``progress`` is an optional callable ``progress(n_done)`` called after each batch; ``transform`` an
+    optional function applied to each decoded image (e.g. a :mod:`models.perturb` perturbation).
     """
     paths = list(paths)
     done = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(paths), batch_size):
             chunk = paths[start : start + batch_size]
-            loaded = list(pool.map(_load, chunk))
+            loaded = list(pool.map(lambda p: _load(p, transform), chunk))
             ok = [i for i, (img, _) in enumerate(loaded) if img is not None]
             probs = detector.predict([loaded[i][0] for i in ok]) if ok else []
             p_by_index = dict(zip(ok, probs))

@@ -65,14 +65,23 @@ def library_versions() -> dict:
     return versions
 
 
+def save_weights_only_model(model, path) -> None:
+    """Save architecture and weights without the optimizer state (a third of the size for AdamW)."""
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    clone.save(path)
+
+
 def split_metrics(y, p, sources) -> dict:
     from models.files import SOURCE_KINDS
-    from models.metrics import compute_metrics, kind_groups, metrics_by_group
+    from models.metrics import compute_metrics, metrics_by_group, metrics_by_kind
 
     return {
         "overall": compute_metrics(y, p),
         "by_source": metrics_by_group(y, p, sources),
-        "by_kind": metrics_by_group(y, p, kind_groups(y, sources, SOURCE_KINDS)),
+        "by_kind": metrics_by_kind(y, p, sources, SOURCE_KINDS),
     }
 
 
@@ -185,7 +194,7 @@ def train(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / f"{name}.keras"
-    model.save(model_path)
+    save_weights_only_model(model, model_path)
 
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     metadata = {
