@@ -44,6 +44,8 @@ debian-deps:
 
 bench: $(VENV)/.dev
 	$(PY) bench/bench_predict.py
+	$(PY) bench/bench_cost.py
+	$(PY) bench/bench_robustness.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -112,6 +112,20 @@ def markdown_table(assets_dir: Path | None = None, split: str = "test") -> str:
         n = next(iter(by_model.values()))[2]
         cells = [f"{f(by_model[m][0])} ({f(by_model[m][1])})" if m in by_model else "–" for m in names]
         lines.append(f"| {src} | {n} | " + " | ".join(cells) + " |")
+    per_kind: dict[str, dict[str, tuple]] = {}
+    for name in names:
+        meta = read_metadata(assets_dir / f"{name}.keras")
+        for kind, km in meta.get("metrics", {}).get(split, {}).get("by_kind", {}).items():
+            if kind != "real":
+                per_kind.setdefault(kind, {})[name] = (km.get("recall"), km.get("roc_auc"), km.get("n_fake"))
+    if per_kind:
+        lines += ["", "Per kind of fake: share caught at P(fake) >= 0.5 (ROC AUC of that kind against all reals):", "",
+                  "| kind | fakes | " + " | ".join(f"`{n}`" for n in names) + " |",
+                  "|---|---|" + "---|" * len(names)]
+        for kind, by_model in sorted(per_kind.items()):
+            n = next(iter(by_model.values()))[2]
+            cells = [f"{f(by_model[m][0])} ({f(by_model[m][1])})" if m in by_model else "–" for m in names]
+            lines.append(f"| {kind} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -67,9 +67,9 @@ def library_versions() -> dict:
 
 def save_weights_only_model(model, path) -> None:
     """Save architecture and weights without the optimizer state (a third of the size for AdamW)."""
-    import keras
-
-    clone = keras.models.clone_model(model)
+    # Rebuilt from its config, the clone is never compiled: keras.models.clone_model would copy the compile
+    # config, optimizer included, and the optimizer's variables would be saved too.
+    clone = type(model).from_config(model.get_config())
     clone.set_weights(model.get_weights())
     clone.save(path)
 

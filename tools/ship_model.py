@@ -27,7 +27,11 @@ def main() -> int:
     ap.add_argument("name")
     ap.add_argument("--data", required=True)
     ap.add_argument("--note", default="")
+    ap.add_argument("--metrics-only", action="store_true",
+                    help="re-measure the metrics of an already shipped model in place (MODEL is its name)")
     args = ap.parse_args()
+    if args.metrics_only:
+        return remeasure(args.name, args.data)
 
     src = Path(args.model)
     meta = json.loads(src.with_suffix(".json").read_text())
@@ -48,6 +52,26 @@ def main() -> int:
     dst.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     o = metrics["test"]["overall"]
     print(f"shipped {dst}: test accuracy {o['accuracy']:.3f}, ROC AUC {o['roc_auc']:.3f}")
+    return 0
+
+
+def remeasure(name: str, data: str) -> int:
+    """Recompute val/test metrics of a shipped model (e.g. after the metric definitions change)."""
+    from models import load_model
+    from models.detector import ASSETS_DIR
+    from models.files import list_files
+    from models.intake import load_image
+    from models.train import split_metrics
+
+    path = ASSETS_DIR / f"{name}.json"
+    meta = json.loads(path.read_text())
+    det = load_model(name, cache=False)
+    for split in ("val", "test"):
+        files = list_files(data, split)
+        meta["metrics"][split] = split_metrics(files.y, det.predict([load_image(f) for f in files.paths]), files.sources)
+    path.write_text(json.dumps(meta, indent=2) + "\n")
+    o = meta["metrics"]["test"]["overall"]
+    print(f"re-measured {name}: test accuracy {o['accuracy']:.3f}, ROC AUC {o['roc_auc']:.3f}")
     return 0
 
 
