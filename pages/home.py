@@ -53,6 +53,9 @@ st.markdown(
 - The detectors were trained on 128 px face crops of three kinds of fake: StyleGAN faces, LFW face swaps
   and photoshopped eye/nose/mouth edits. They have not seen diffusion-model faces, video, or heavy filters.
 - Non-square images are centre-cropped to a square before scoring; for best results upload a tight face crop.
-- The study's models are weak on this data (see the table). **A verdict is a signal, not proof.**
+- The default, `detector_v1`, catches most face swaps and GAN faces but misses about 40% of photoshopped
+  eye/nose/mouth edits at the default threshold; the study's two models are weak on this data (see the table).
+- Re-compression and downscaling cost a few points of accuracy (see the README's robustness numbers).
+- **A verdict is a signal, not proof.**
 """
 )
