@@ -94,3 +94,45 @@ def save_model(model, folder: Path, name: str, input_size: int | None = None) ->
 def oracle_model_path(tmp_path_factory) -> Path:
     """A saved 32 px oracle model (see build_oracle_model) with its metadata JSON."""
     return save_model(build_oracle_model(32), tmp_path_factory.mktemp("oracle"), "oracle", 32)
+
+
+# --- a detector with a known answer, for the explainers ------------------------------------------------
+
+def build_quadrant_model(size: int = 32):
+    """A model that looks only at the top-left quadrant and calls bright patches there fake.
+
+    conv "bright" (1x1): relu(mean(RGB) - 0.6) -> Cropping2D keeps the top-left quadrant -> global mean ->
+    Dense(1, sigmoid) with weight 40, bias -2. A bright patch filling the quadrant gives P(fake) ~ 1; a grey
+    image gives sigmoid(-2) ~ 0.12. Bright pixels anywhere else change nothing.
+    """
+    import keras
+
+    inp = keras.Input((size, size, 3), name="image")
+    conv = keras.layers.Conv2D(1, 1, activation="relu", name="bright")
+    x = conv(inp)
+    x = keras.layers.Cropping2D(((0, size // 2), (0, size // 2)), name="top_left")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    dense = keras.layers.Dense(1, activation="sigmoid", name="p_fake")
+    out = dense(x)
+    model = keras.Model(inp, out, name="quadrant")
+    conv.set_weights([np.full((1, 1, 3, 1), 1 / 3, np.float32), np.array([-0.6], np.float32)])
+    dense.set_weights([np.array([[40.0]], np.float32), np.array([-2.0], np.float32)])
+    return model
+
+
+def quadrant_image(size: int = 64, where: str = "top_left") -> np.ndarray:
+    """Grey image (102) with a bright (242) square patch in one quadrant (top_left, bottom_right...)."""
+    img = np.full((size, size, 3), 102, np.uint8)
+    q, m = size // 2, size // 16
+    rows = slice(m, q - m) if where.startswith("top") else slice(q + m, size - m)
+    cols = slice(m, q - m) if where.endswith("left") else slice(q + m, size - m)
+    img[rows, cols] = 242
+    return img
+
+
+@pytest.fixture(scope="session")
+def quadrant_detector():
+    """A KerasDetector (32 px input) around build_quadrant_model; feed it 64 px images from quadrant_image."""
+    from models.detector import KerasDetector
+
+    return KerasDetector(build_quadrant_model(32), name="quadrant", metadata={"input_size": 32})

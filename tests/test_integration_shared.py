@@ -110,3 +110,67 @@ def test_shipped_tuned_model_beats_chance(test_files, tmp_path, capsys):
     r = json.loads(captured.out)
     assert r["n"] == 100
     assert r["roc_auc"] > 0.55, r
+
+
+# --- the shipped default detector (detector_v1) ---------------------------------------------------
+
+
+def every_kth(files: D.FileList, label: int, n: int) -> list[str]:
+    """n paths of one class, every k-th file in the listing's sorted order (deterministic, spread out)."""
+    paths = [p for p, y in zip(files.paths, files.labels, strict=True) if y == label]
+    return paths[:: max(1, len(paths) // n)][:n]
+
+
+@pytest.fixture(scope="module")
+def default_detector():
+    import models
+    from models import detector as det
+
+    name = det.DEFAULT_FILE.read_text().strip()
+    path = det.ASSETS_DIR / f"{name}.keras"
+    if not path.is_file():
+        msg = f"shipped default model not found: {path}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return models.load_model(path, cache=False)
+
+
+def test_default_is_detector_v1(monkeypatch, default_detector):
+    import models
+
+    monkeypatch.delenv("DEEPFAKE_MODEL", raising=False)
+    assert models.default_model_name() == "detector_v1"
+    assert default_detector.name == "detector_v1"
+    assert default_detector.input_size == 128
+    assert default_detector.keras_model.output_shape == (None, 1)
+
+
+def test_default_beats_tuned_on_a_test_slice(test_files, default_detector):
+    import models
+    from models.metrics import compute_metrics
+
+    if not SHIPPED_TUNED.is_file():
+        pytest.skip(f"shipped model not found: {SHIPPED_TUNED}")
+    real, fake = every_kth(test_files, 0, 100), every_kth(test_files, 1, 100)
+    assert len(real) == len(fake) == 100
+    images = [load_image(p) for p in real + fake]
+    y = [0] * 100 + [1] * 100
+    p_v1 = default_detector.predict(images)
+    p_tuned = models.load_model(SHIPPED_TUNED, cache=False).predict(images)
+    assert p_v1.shape == (200,) and np.all((p_v1 >= 0) & (p_v1 <= 1))
+    auc_v1, auc_tuned = compute_metrics(y, p_v1)["roc_auc"], compute_metrics(y, p_tuned)["roc_auc"]
+    assert auc_v1 > 0.85, auc_v1
+    assert auc_v1 > auc_tuned, (auc_v1, auc_tuned)
+
+
+def test_default_metadata_records_test_metrics(default_detector):
+    meta = default_detector.metadata
+    assert meta["architecture"] == "v1" and meta["input_size"] == 128
+    assert meta["labels"] == {"real": 0, "fake": 1}
+    test = meta["metrics"]["test"]
+    assert test["overall"]["accuracy"] >= 0.80
+    assert test["overall"]["roc_auc"] >= 0.88
+    for kind in ("swap", "photoshop", "gan"):
+        assert kind in test["by_kind"], kind
+        assert test["by_kind"][kind]["n_fake"] > 0 and test["by_kind"][kind]["roc_auc"] is not None

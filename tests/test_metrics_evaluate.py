@@ -13,7 +13,7 @@ from models import evaluate as E
 from models.architectures import build_baseline
 from models.data import list_files
 from models.intake import load_image
-from models.metrics import compute_metrics, kind_groups, metrics_by_group
+from models.metrics import compute_metrics, kind_groups, metrics_by_group, metrics_by_kind
 
 # --- compute_metrics ----------------------------------------------------------------------------
 
@@ -65,6 +65,19 @@ def test_metrics_by_group_and_kind_groups():
     assert kinds == ["real", "swap", "gan", "real", "unknown"]
 
 
+def test_metrics_by_kind_scores_each_kind_against_all_reals():
+    y = [0, 1, 1, 0, 1]
+    p = [0.2, 0.9, 0.4, 0.6, 0.7]
+    sources = ["lfw_faceswap", "lfw_faceswap", "basemax_fakefaces", "ciplab_real_and_fake_face", "mystery"]
+    by = metrics_by_kind(y, p, sources, {"lfw_faceswap": "swap", "basemax_fakefaces": "gan"})
+    assert set(by) == {"swap", "gan", "unknown", "real"}
+    # gan: the one fake (0.4) vs both reals (0.2, 0.6): ranks above one of two -> AUC 0.5; missed at 0.5.
+    assert by["gan"]["n"] == 3 and by["gan"]["n_fake"] == 1
+    assert by["gan"]["roc_auc"] == pytest.approx(0.5) and by["gan"]["recall"] == 0.0
+    assert by["swap"]["roc_auc"] == 1.0 and by["swap"]["recall"] == 1.0
+    assert by["real"]["n"] == 2 and by["real"]["accuracy"] == 0.5
+
+
 # --- evaluate CLI -------------------------------------------------------------------------------
 
 
@@ -101,7 +114,9 @@ def test_evaluate_json_oracle_is_perfect(capsys, oracle_model_path, swap_dir):
     assert r["confusion"] == [[8, 0], [0, 8]]
     assert r["accuracy"] == r["precision"] == r["recall"] == r["f1"] == r["roc_auc"] == 1.0
     assert list(r["by_source"]) == ["lfw_faceswap"] and r["by_source"]["lfw_faceswap"]["n"] == 16
-    assert r["by_kind"]["swap"]["n"] == 8 and r["by_kind"]["real"]["n"] == 8
+    # A kind is scored against all reals: 8 swaps + 8 reals; "real" holds the reals alone.
+    assert r["by_kind"]["swap"]["n"] == 16 and r["by_kind"]["swap"]["n_fake"] == 8
+    assert r["by_kind"]["swap"]["roc_auc"] == 1.0 and r["by_kind"]["real"]["n"] == 8
     assert "errors" not in r
 
 

@@ -77,7 +77,7 @@ def check_metadata(meta, name, arch, size, data_dir):
         assert sum(map(sum, m["overall"]["confusion"])) == 16
         assert set(m["by_source"]) == {"synth"}
         assert set(m["by_kind"]) == {"real", "unknown"}  # 'synth' is not a known kind of fake
-        assert m["by_kind"]["real"]["n"] == 8
+        assert m["by_kind"]["real"]["n"] == 8 and m["by_kind"]["unknown"]["n_fake"] == 8
 
 
 @pytest.mark.parametrize("arch,name,size", [("baseline", "baseline_cnn", 32), ("tuned", "tuned_cnn", 48)])

@@ -1,0 +1,164 @@
+"""LIME superpixel explanations (lime 0.2.0.1's ``LimeImageExplainer``) with the study's SLIC segmentation.
+
+``explain(detector, image, target=...)`` segments the face crop with SLIC, lets LIME switch superpixels
+off (filling them with ``hide_color``), fits LIME's weighted ridge model to P(class) and returns the
+per-superpixel weights of the target class painted back onto the image as an :class:`Explanation`.
+
+lime 0.2.0.1 predates scikit-image's move to 1-based SLIC labels: it makes one feature per
+``np.unique(segments)`` value and switches feature ``i`` off with ``segments == i``, so segment ids must be
+exactly ``0..K-1`` or one superpixel is never switched off (and another feature is a dead no-op).
+:func:`segment` guarantees that.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from explain.base import Explanation, check_image, resolve_target
+
+METHOD = "lime"
+LABELS = {"real": 0, "fake": 1}  # LIME class index per class name (classifier_fn returns [P(real), P(fake)])
+TOP_POSITIVE = 5  # study panel 1: get_image_and_mask(positive_only=True, num_features=5)
+TOP_ABS = 10  # study panel 2: get_image_and_mask(positive_only=False, num_features=10)
+
+
+def segment(image, n_segments: int = 100, compactness: float = 1, sigma: float = 1) -> np.ndarray:
+    """SLIC superpixels of an HxWx3 uint8 image as an HxW int32 map with ids exactly ``0..K-1``."""
+    from skimage.segmentation import relabel_sequential, slic
+
+    image = check_image(image)
+    labels = slic(image, n_segments=n_segments, compactness=compactness, sigma=sigma, start_label=0,
+                  channel_axis=-1)
+    # relabel_sequential keeps 0 as "background", so shift to 1.. first, then back to 0..K-1.
+    relabelled, _, _ = relabel_sequential(labels - labels.min() + 1)
+    return (relabelled - 1).astype(np.int32)
+
+
+def _classifier(detector, batch_size: int, total: int, progress: Callable[[int, int], None] | None):
+    """LIME's classifier_fn: a uint8 batch -> [[P(real), P(fake)], ...], reporting progress per batch."""
+    done = 0
+
+    def classifier_fn(images):
+        nonlocal done
+        p = np.asarray(detector.predict(np.asarray(images, dtype=np.uint8), batch_size=batch_size), np.float64)
+        done += len(p)
+        if progress is not None:
+            progress(min(done, total), total)
+        return np.stack([1.0 - p, p], axis=1)
+
+    return classifier_fn
+
+
+def explain(detector, image, *, target: str = "verdict", n_segments: int = 100, compactness: float = 1,
+            sigma: float = 1, num_samples: int = 1000, hide_color=0, seed: int = 0, batch_size: int = 250,
+            progress: Callable[[int, int], None] | None = None) -> Explanation:
+    """LIME explanation of ``detector`` on ``image`` for ``target`` ("verdict", "fake" or "real").
+
+    ``attribution`` is the target class's LIME weight of each superpixel painted over its pixels (> 0: the
+    superpixel supports the target). ``hide_color`` fills switched-off superpixels: a scalar, an RGB triple
+    or None (each superpixel's mean colour, LIME's own default). ``progress(done, total)`` is called after
+    every classifier batch, ``total == num_samples``. ``seed`` seeds LIME's sampler (its own RandomState,
+    not NumPy's global one).
+    """
+    from lime import lime_image
+
+    image = check_image(image)
+    start = time.perf_counter()
+    p_fake = float(detector.predict([image])[0])
+    resolved = resolve_target(target, p_fake)
+    label = LABELS[resolved]
+
+    segments = segment(image, n_segments, compactness, sigma)
+    k = int(segments.max()) + 1
+
+    explainer = lime_image.LimeImageExplainer(random_state=seed)
+    exp = explainer.explain_instance(
+        image, _classifier(detector, batch_size, num_samples, progress),
+        # both classes are fitted (same samples); the target's label goes last because lime keeps only
+        # the last label's ``score`` and ``local_pred``.
+        labels=(1 - label, label), top_labels=None, hide_color=hide_color, num_samples=num_samples,
+        batch_size=batch_size, segmentation_fn=lambda _img: segments,
+    )
+
+    weights = np.zeros(k, dtype=np.float32)
+    ranked = exp.local_exp[label]  # [(segment id, weight)], by decreasing |weight|
+    for seg_id, w in ranked:
+        weights[int(seg_id)] = w
+    top_positive = [int(f) for f, w in ranked if w > 0][:TOP_POSITIVE]
+    top_abs = [int(f) for f, _ in ranked[:TOP_ABS]]
+    mask_positive = np.isin(segments, top_positive).astype(np.int8)
+    mask_pos_neg = np.where(np.isin(segments, top_abs), np.sign(weights[segments]), 0).astype(np.int8)
+
+    params = {"n_segments": n_segments, "compactness": compactness, "sigma": sigma, "num_samples": num_samples,
+              "hide_color": _jsonable(hide_color), "seed": seed, "batch_size": batch_size}
+    extras = {
+        "weights": weights,
+        "intercept": float(exp.intercept[label]),
+        "score": float(exp.score),
+        "local_pred": float(np.ravel(exp.local_pred)[0]),
+        "top_positive": top_positive,
+        "top_abs": top_abs,
+        "mask_positive": mask_positive,
+        "mask_pos_neg": mask_pos_neg,
+        "n_segments_actual": k,
+    }
+    return Explanation(method=METHOD, target=resolved, p_fake=p_fake, attribution=weights[segments],
+                       segments=segments, params=params, seconds=time.perf_counter() - start, extras=extras)
+
+
+def _jsonable(value):
+    if value is None or np.isscalar(value):
+        return value.item() if isinstance(value, np.generic) else value
+    return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(value).ravel()]
+
+
+def jaccard(a, b) -> float:
+    """|a & b| / |a | b|; two empty sets are identical (1.0)."""
+    a, b = set(a), set(b)
+    return 1.0 if not (a or b) else len(a & b) / len(a | b)
+
+
+def top_positive(explanation: Explanation, k: int = TOP_POSITIVE) -> list[int]:
+    """Ids of the ``k`` superpixels with the largest positive LIME weight."""
+    w = explanation.extras["weights"]
+    order = np.argsort(-w, kind="stable")
+    return [int(i) for i in order[:k] if w[i] > 0]
+
+
+def stability(detector, image, *, seeds: Sequence[int] = (0, 1, 2), k: int = TOP_POSITIVE,
+              progress: Callable[[int, int], None] | None = None, **params) -> dict:
+    """Re-run :func:`explain` with each seed (same SLIC segmentation) and compare the top-``k`` positive sets.
+
+    Returns ``{"seeds", "top_k", "sets", "jaccard_pairs": [{"seeds": [a, b], "jaccard": j}, ...],
+    "mean_jaccard", "explanations"}``. A low ``mean_jaccard`` means LIME's answer depends on its sampling
+    (raise ``num_samples``). ``progress(done, total)`` covers all runs.
+    """
+    seeds = [int(s) for s in seeds]
+    if len(seeds) < 2:
+        raise ValueError("stability needs at least two seeds")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must differ, got {seeds}")
+    params.pop("seed", None)
+    n = int(params.get("num_samples", 1000))
+    explanations = []
+    for i, s in enumerate(seeds):
+        run_progress = None
+        if progress is not None:
+            def run_progress(done, _total, offset=i * n):
+                progress(offset + done, n * len(seeds))
+        explanations.append(explain(detector, image, seed=s, progress=run_progress, **params))
+    sets = [sorted(top_positive(e, k)) for e in explanations]
+    pairs = [{"seeds": [seeds[i], seeds[j]], "jaccard": jaccard(sets[i], sets[j])}
+             for i, j in itertools.combinations(range(len(seeds)), 2)]
+    return {
+        "seeds": seeds,
+        "top_k": k,
+        "sets": sets,
+        "jaccard_pairs": pairs,
+        "mean_jaccard": float(np.mean([p["jaccard"] for p in pairs])),
+        "explanations": explanations,
+    }

@@ -1,0 +1,216 @@
+"""LIME explainer on a detector with a known answer (conftest.quadrant_detector: only the top-left quadrant matters)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from explain import lime as lime_explain
+from models.detector import Detector
+from tests.conftest import quadrant_image
+
+N = 300  # LIME samples per run in these tests
+
+
+class RecordingDetector(Detector):
+    """Wraps a detector and keeps every batch it is asked to score."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.input_size, self.metadata = inner, "recording", inner.input_size, {}
+        self.batches: list[np.ndarray] = []
+
+    def predict(self, images, batch_size: int = 256):
+        self.batches.append(np.stack([np.asarray(i) for i in images]))
+        return self.inner.predict(images, batch_size=batch_size)
+
+
+def top_left_mask(shape) -> np.ndarray:
+    mask = np.zeros(shape[:2], bool)
+    mask[: shape[0] // 2, : shape[1] // 2] = True
+    return mask
+
+
+@pytest.fixture(scope="module")
+def fake_image():
+    return quadrant_image(64, "top_left")
+
+
+@pytest.fixture(scope="module")
+def fake_exp(quadrant_detector, fake_image):
+    return lime_explain.explain(quadrant_detector, fake_image, num_samples=N)
+
+
+def test_segment_ids_are_zero_based_and_contiguous(fake_image):
+    seg = lime_explain.segment(fake_image)
+    k = int(seg.max()) + 1
+    assert seg.shape == fake_image.shape[:2]
+    assert np.array_equal(np.unique(seg), np.arange(k))
+    assert k > 20  # n_segments=100 on 64 px really splits the image
+
+
+def test_verdict_is_fake_and_top_segments_in_top_left(fake_exp, fake_image):
+    e = fake_exp
+    assert e.method == "lime" and e.target == "fake"
+    assert e.p_fake > 0.99
+    assert e.attribution.shape == fake_image.shape[:2] and e.attribution.dtype == np.float32
+    tl = top_left_mask(fake_image.shape)
+    top = e.extras["top_positive"]
+    assert len(top) == 5
+    assert all(e.extras["weights"][i] > 0 for i in top)
+    in_tl = tl[np.isin(e.segments, top)].mean()
+    assert in_tl > 0.8
+    assert e.attribution[tl].mean() > e.attribution[~tl].mean()
+    assert e.attribution[tl].mean() > 0.01
+
+
+def test_weights_index_every_segment(fake_exp):
+    e = fake_exp
+    k = e.extras["n_segments_actual"]
+    assert np.array_equal(np.unique(e.segments), np.arange(k))
+    assert e.extras["weights"].shape == (k,) and e.extras["weights"].dtype == np.float32
+    assert np.array_equal(e.attribution, e.extras["weights"][e.segments])
+
+
+def test_masks_match_top_sets(fake_exp):
+    e = fake_exp
+    w, seg = e.extras["weights"], e.segments
+    assert e.extras["mask_positive"].dtype == np.int8
+    assert np.array_equal(e.extras["mask_positive"] == 1, np.isin(seg, e.extras["top_positive"]))
+    top_abs = e.extras["top_abs"]
+    assert len(top_abs) == 10
+    assert list(top_abs) == [int(i) for i in np.argsort(-np.abs(w), kind="stable")[:10]]
+    pn = e.extras["mask_pos_neg"]
+    assert set(np.unique(pn)) <= {-1, 0, 1}
+    for i in top_abs:
+        assert (pn[seg == i] == np.sign(w[i])).all()
+    assert (pn[~np.isin(seg, top_abs)] == 0).all()
+
+
+def test_extras_and_params(fake_exp):
+    e = fake_exp
+    assert set(e.extras) == {"weights", "intercept", "score", "local_pred", "top_positive", "top_abs",
+                             "mask_positive", "mask_pos_neg", "n_segments_actual"}
+    assert 0.5 < e.extras["score"] <= 1.0  # the local linear fit explains this simple model well
+    assert e.params == {"n_segments": 100, "compactness": 1, "sigma": 1, "num_samples": N, "hide_color": 0,
+                        "seed": 0, "batch_size": 250}
+    assert e.seconds > 0
+
+
+def test_target_real_flips_weights(quadrant_detector, fake_image, fake_exp):
+    real = lime_explain.explain(quadrant_detector, fake_image, target="real", num_samples=N)
+    assert real.target == "real"
+    assert np.array_equal(real.segments, fake_exp.segments)
+    corr = np.corrcoef(real.attribution.ravel(), fake_exp.attribution.ravel())[0, 1]
+    assert corr < -0.9
+    np.testing.assert_allclose(real.extras["weights"], -fake_exp.extras["weights"], atol=1e-5)
+    # score and local_pred are the target's own fit
+    assert real.extras["local_pred"] == pytest.approx(1 - fake_exp.extras["local_pred"], abs=1e-4)
+
+
+def test_verdict_real_for_bottom_right_patch(quadrant_detector):
+    e = lime_explain.explain(quadrant_detector, quadrant_image(32, "bottom_right"), num_samples=50)
+    assert e.target == "real" and e.p_fake < 0.5
+
+
+def test_every_superpixel_is_switched_off_exactly(quadrant_detector, fake_image):
+    hide = (7, 8, 9)  # a colour the image does not contain
+    rec = RecordingDetector(quadrant_detector)
+    e = lime_explain.explain(rec, fake_image, num_samples=120, batch_size=50, hide_color=hide)
+    seg, k = e.segments, e.extras["n_segments_actual"]
+    assert len(rec.batches[0]) == 1  # the verdict call
+    samples = np.concatenate(rec.batches[1:])
+    assert [len(b) for b in rec.batches[1:]] == [50, 50, 20]
+    assert samples.dtype == np.uint8 and samples.shape == (120, *fake_image.shape)
+    assert np.array_equal(samples[0], fake_image)  # LIME's first sample is the unperturbed image
+    switched_off = np.zeros(k, bool)
+    for img in samples:
+        for i in range(k):
+            px, orig = img[seg == i], fake_image[seg == i]
+            off = (px == hide).all()
+            assert off or np.array_equal(px, orig), f"segment {i} partly hidden"
+            switched_off[i] |= off
+    assert switched_off.all(), f"never switched off: {np.flatnonzero(~switched_off)}"
+    assert len(e.extras["weights"]) == k
+
+
+def test_lime_trap_one_based_segments_are_never_switched_off(fake_image):
+    """Documents why segment() relabels: lime 0.2.0.1 switches feature i off with ``segments == i``."""
+    from lime import lime_image
+
+    seg = lime_explain.segment(fake_image) + 1  # what slic's default start_label=1 gives
+    k = int(seg.max())
+    seen = []
+
+    def classifier_fn(imgs):
+        seen.append(imgs)
+        return np.zeros((len(imgs), 2))
+
+    data, _ = lime_image.LimeImageExplainer(random_state=0).data_labels(
+        fake_image, np.zeros_like(fake_image), seg, classifier_fn, num_samples=40, batch_size=40)
+    assert data.shape == (40, k)  # one feature per unique id ...
+    imgs = np.concatenate(seen)
+    assert (imgs[:, seg == k] == fake_image[seg == k]).all()  # ... but the last superpixel is never hidden
+
+
+def test_same_seed_reproducible_and_independent_of_global_rng(quadrant_detector, fake_image, fake_exp):
+    np.random.seed(12345)
+    np.random.rand(7)
+    again = lime_explain.explain(quadrant_detector, fake_image, num_samples=N, seed=0)
+    np.testing.assert_array_equal(again.extras["weights"], fake_exp.extras["weights"])
+    np.testing.assert_array_equal(again.extras["mask_positive"], fake_exp.extras["mask_positive"])
+    np.testing.assert_array_equal(again.extras["mask_pos_neg"], fake_exp.extras["mask_pos_neg"])
+    assert again.extras["top_positive"] == fake_exp.extras["top_positive"]
+
+
+def test_different_seed_changes_weights(quadrant_detector, fake_image, fake_exp):
+    other = lime_explain.explain(quadrant_detector, fake_image, num_samples=N, seed=1)
+    assert np.array_equal(other.segments, fake_exp.segments)  # SLIC is deterministic
+    assert not np.allclose(other.extras["weights"], fake_exp.extras["weights"])
+
+
+def test_progress_reports_each_batch(quadrant_detector):
+    calls = []
+    lime_explain.explain(quadrant_detector, quadrant_image(32, "top_left"), num_samples=130, batch_size=50,
+                         progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(50, 130), (100, 130), (130, 130)]
+
+
+def test_stability_high_for_clear_signal(quadrant_detector, fake_image, fake_exp):
+    s = lime_explain.stability(quadrant_detector, fake_image, seeds=(0, 1, 2), k=5, num_samples=N)
+    assert s["seeds"] == [0, 1, 2] and s["top_k"] == 5
+    assert len(s["sets"]) == 3 and all(len(x) == 5 for x in s["sets"])
+    assert s["sets"][0] == sorted(fake_exp.extras["top_positive"])
+    assert [p["seeds"] for p in s["jaccard_pairs"]] == [[0, 1], [0, 2], [1, 2]]
+    assert 0.0 <= s["mean_jaccard"] <= 1.0
+    assert s["mean_jaccard"] > 0.5
+    assert len(s["explanations"]) == 3 and [e.params["seed"] for e in s["explanations"]] == [0, 1, 2]
+
+
+def test_stability_exposes_unstable_sets(quadrant_detector, fake_image):
+    # with 20 superpixels the bright patch is one superpixel: the other four "top" ones are sampling noise
+    calls = []
+    s = lime_explain.stability(quadrant_detector, fake_image, seeds=(0, 1, 2), k=5, num_samples=200,
+                               n_segments=20, progress=lambda d, t: calls.append((d, t)))
+    assert 0.0 <= s["mean_jaccard"] < 0.5
+    assert len({tuple(x) for x in s["sets"]}) > 1
+    assert calls[-1] == (600, 600) and all(t == 600 for _, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    with pytest.raises(ValueError):
+        lime_explain.stability(quadrant_detector, fake_image, seeds=(0,), num_samples=10)
+
+
+def test_to_dict_is_json(fake_exp):
+    d = json.loads(json.dumps(fake_exp.to_dict()))
+    assert d["method"] == "lime" and d["target"] == "fake"
+    assert d["extras"]["top_positive"] == fake_exp.extras["top_positive"]
+    full = json.loads(json.dumps(fake_exp.to_dict(arrays=True)))
+    assert len(full["extras"]["weights"]) == fake_exp.extras["n_segments_actual"]
+
+
+def test_rejects_bad_input(quadrant_detector, fake_image):
+    with pytest.raises(ValueError):
+        lime_explain.explain(quadrant_detector, fake_image.astype(np.float32), num_samples=10)
+    with pytest.raises(ValueError):
+        lime_explain.explain(quadrant_detector, fake_image, target="maybe", num_samples=10)
