@@ -53,25 +53,59 @@ def _classifier(detector, batch_size: int, total: int, progress: Callable[[int, 
     return classifier_fn
 
 
+MAX_SIDE = 256  # LIME works on a copy at most this large; its maps are scaled back to the image's size
+
+
+def _working_copy(image: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    from PIL import Image
+
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+
+
+def _to_size(segments: np.ndarray, shape) -> np.ndarray:
+    """Nearest-neighbour resize of an id map."""
+    if segments.shape == tuple(shape):
+        return segments
+    rows = (np.arange(shape[0]) * segments.shape[0] / shape[0]).astype(int)
+    cols = (np.arange(shape[1]) * segments.shape[1] / shape[1]).astype(int)
+    return segments[rows][:, cols]
+
+
+def _quiet_lime_progress_bar() -> None:
+    """lime 0.2.0.1 always wraps its sampling loop in tqdm; our own ``progress`` callback replaces it."""
+    from lime import lime_image
+
+    lime_image.tqdm = lambda iterable, *args, **kwargs: iterable
+
+
 def explain(detector, image, *, target: str = "verdict", n_segments: int = 100, compactness: float = 1,
             sigma: float = 1, num_samples: int = 1000, hide_color=0, seed: int = 0, batch_size: int = 250,
-            progress: Callable[[int, int], None] | None = None) -> Explanation:
+            progress: Callable[[int, int], None] | None = None, max_side: int = MAX_SIDE) -> Explanation:
     """LIME explanation of ``detector`` on ``image`` for ``target`` ("verdict", "fake" or "real").
 
     ``attribution`` is the target class's LIME weight of each superpixel painted over its pixels (> 0: the
     superpixel supports the target). ``hide_color`` fills switched-off superpixels: a scalar, an RGB triple
     or None (each superpixel's mean colour, LIME's own default). ``progress(done, total)`` is called after
     every classifier batch, ``total == num_samples``. ``seed`` seeds LIME's sampler (its own RandomState,
-    not NumPy's global one).
+    not NumPy's global one). Images larger than ``max_side`` are explained on a resized copy (LIME's cost
+    grows with the pixel count, the detector sees the same resized input either way) and the superpixel
+    map is scaled back to the image's own size.
     """
     from lime import lime_image
 
-    image = check_image(image)
+    _quiet_lime_progress_bar()
+    full = check_image(image)
     start = time.perf_counter()
-    p_fake = float(detector.predict([image])[0])
+    p_fake = float(detector.predict([full])[0])
     resolved = resolve_target(target, p_fake)
     label = LABELS[resolved]
 
+    image = _working_copy(full, max_side)
     segments = segment(image, n_segments, compactness, sigma)
     k = int(segments.max()) + 1
 
@@ -90,11 +124,13 @@ def explain(detector, image, *, target: str = "verdict", n_segments: int = 100, 
         weights[int(seg_id)] = w
     top_positive = [int(f) for f, w in ranked if w > 0][:TOP_POSITIVE]
     top_abs = [int(f) for f, _ in ranked[:TOP_ABS]]
+    segments = _to_size(segments, full.shape[:2])
     mask_positive = np.isin(segments, top_positive).astype(np.int8)
     mask_pos_neg = np.where(np.isin(segments, top_abs), np.sign(weights[segments]), 0).astype(np.int8)
 
     params = {"n_segments": n_segments, "compactness": compactness, "sigma": sigma, "num_samples": num_samples,
-              "hide_color": _jsonable(hide_color), "seed": seed, "batch_size": batch_size}
+              "hide_color": _jsonable(hide_color), "seed": seed, "batch_size": batch_size,
+              "max_side": max_side, "working_size": list(image.shape[:2])}
     extras = {
         "weights": weights,
         "intercept": float(exp.intercept[label]),

@@ -26,7 +26,7 @@ LABELS = {
 MIN_CONFIDENCE = 0.9
 
 _detector = None
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: detect_landmarks holds it while _mtcnn() builds the detector
 
 
 @dataclass(frozen=True)

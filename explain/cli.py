@@ -1,0 +1,129 @@
+"""``python -m explain IMAGE [--model M] [--method lime|gradcam|activations|regions|all] [--out DIR] [--json]``
+
+Explains one face image: writes the figures as PNGs into DIR and prints a summary (verdict, P(fake), top
+regions with their scores, deletion-curve areas, seconds per method). With --json, stdout holds exactly one
+JSON object. Exit status 0 on success, 2 on bad input (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+METHODS = ("lime", "gradcam", "activations", "regions", "all")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m explain", description=__doc__.split("\n")[0])
+    p.add_argument("image")
+    p.add_argument("--model", default=None, help="model name or .keras path (default: the shipped default)")
+    p.add_argument("--method", default="all", choices=METHODS)
+    p.add_argument("--target", default="verdict", choices=("verdict", "fake", "real"))
+    p.add_argument("--out", default=None, help="folder for the PNGs (default: explain_out/<image stem>)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--num-samples", type=int, default=1000, help="LIME samples (default 1000)")
+    p.add_argument("--n-segments", type=int, default=100, help="SLIC superpixels asked for (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layer", default=None, help="layer for Grad-CAM / activations (default last / first conv)")
+    p.add_argument("--no-deletion", action="store_true", help="skip the deletion curves (faithfulness)")
+    return p.parse_args(argv)
+
+
+def run(args) -> dict:
+    from explain import activations, gradcam, lime, render
+    from explain.faithfulness import deletion_curve
+    from explain.regions import detect_landmarks, summarize
+    from models import load_model
+    from models.intake import load_image
+    from models.labels import verdict
+    from models.scoring import prepare
+
+    image = prepare(load_image(args.image))
+    detector = load_model(args.model)
+    out = Path(args.out or Path("explain_out") / Path(args.image).stem)
+    out.mkdir(parents=True, exist_ok=True)
+    want = set(METHODS[:4]) if args.method == "all" else {args.method}
+    p_fake = float(detector.predict([image])[0])
+    summary = {"path": args.image, "model": detector.name, "verdict": verdict(p_fake), "p_fake": p_fake,
+               "target": args.target, "seconds": {}, "figures": [], "regions": {}, "deletion": {}}
+    explanations = {}
+
+    def save(fig, name):
+        path = out / f"{name}.png"
+        path.write_bytes(render.png(fig))
+        summary["figures"].append(str(path))
+
+    if want & {"lime", "regions"}:
+        e = lime.explain(detector, image, target=args.target, num_samples=args.num_samples,
+                         n_segments=args.n_segments, seed=args.seed)
+        explanations["lime"] = e
+        summary["seconds"]["lime"] = round(e.seconds, 3)
+        summary["lime"] = {"top_positive": e.extras["top_positive"], "score": e.extras["score"],
+                           "n_segments": e.extras["n_segments_actual"]}
+        save(render.lime_panels(e, image), "lime")
+    supports_gradient = detector.keras_model is not None
+    if want & {"gradcam", "regions"} and supports_gradient:
+        e = gradcam.explain(detector, image, target=args.target, layer=args.layer)
+        explanations["gradcam"] = e
+        summary["seconds"]["gradcam"] = round(e.seconds, 3)
+        save(render.gradcam_overlay(e, image), "gradcam")
+    if "activations" in want and supports_gradient:
+        e = activations.explain(detector, image, target=args.target, layer=args.layer)
+        summary["seconds"]["activations"] = round(e.seconds, 3)
+        summary["activations"] = {"layer": e.extras["layer"], "n_channels": int(e.extras["n_channels"])}
+        save(render.activation_grid(e), "activations")
+        save(render.activation_zoom(e), "activation_zoom")
+    if want & {"regions", "lime", "gradcam"} and explanations:
+        t = time.perf_counter()
+        landmarks = detect_landmarks(image)
+        summary["seconds"]["landmarks"] = round(time.perf_counter() - t, 3)
+        summary["face_found"] = landmarks is not None
+        for name, e in explanations.items():
+            s = summarize(e, landmarks=landmarks) if landmarks else summarize(e, image)
+            summary["regions"][name] = [{"region": r, "mean": s.regions[r]["mean"], "share": s.regions[r]["share"]}
+                                        for r in s.ranking]
+            if s.face_found:
+                save(render.region_bars(s), f"regions_{name}")
+        if landmarks is not None:
+            save(render.region_overlay(summarize(next(iter(explanations.values())), landmarks=landmarks), image),
+                 "regions_map")
+    if not args.no_deletion:
+        for name, e in explanations.items():
+            curve = deletion_curve(detector, image, e, seed=args.seed, n_segments=args.n_segments)
+            summary["seconds"][f"deletion_{name}"] = round(curve.seconds, 3)
+            summary["deletion"][name] = {"auc_explanation": curve.auc_explanation, "auc_random": curve.auc_random,
+                                         "faster_than_random": curve.useful}
+            save(render.deletion_plot(curve), f"deletion_{name}")
+    return summary
+
+
+def format_summary(s: dict) -> str:
+    lines = [f"{s['path']}: {s['verdict']} (P(fake) {s['p_fake']:.3f}) by {s['model']}"]
+    for method, ranking in s["regions"].items():
+        top = ", ".join(f"{r['region']} {r['mean']:+.3f}" for r in ranking[:4])
+        lines.append(f"  regions ({method}, evidence for '{s['target']}'): {top}")
+    if s.get("face_found") is False:
+        lines.append("  no face found: region summary skipped, pixel-level figures only")
+    for method, d in s["deletion"].items():
+        verdict = "faster than random" if d["faster_than_random"] else "NOT faster than random"
+        lines.append(f"  deletion ({method}): area {d['auc_explanation']:.3f} vs random {d['auc_random']:.3f}, {verdict}")
+    lines.append("  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in s["seconds"].items()))
+    lines.append(f"  figures: {len(s['figures'])} PNGs in {Path(s['figures'][0]).parent if s['figures'] else '-'}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from models.detector import ModelNotFoundError
+    from models.intake import ImageLoadError
+
+    try:
+        summary = run(args)
+    except (ImageLoadError, ModelNotFoundError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary) if args.json else format_summary(summary))
+    return 0
