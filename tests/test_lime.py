@@ -94,8 +94,20 @@ def test_extras_and_params(fake_exp):
                              "mask_positive", "mask_pos_neg", "n_segments_actual"}
     assert 0.5 < e.extras["score"] <= 1.0  # the local linear fit explains this simple model well
     assert e.params == {"n_segments": 100, "compactness": 1, "sigma": 1, "num_samples": N, "hide_color": 0,
-                        "seed": 0, "batch_size": 250}
+                        "seed": 0, "batch_size": 250, "max_side": 256, "working_size": [64, 64]}
     assert e.seconds > 0
+
+
+def test_large_image_explained_on_working_copy_maps_back_to_full_size(quadrant_detector):
+    from tests.conftest import quadrant_image
+
+    big = np.kron(quadrant_image(64, "top_left"), np.ones((8, 8, 1), np.uint8))  # 512 px, same picture
+    e = lime_explain.explain(quadrant_detector, big, num_samples=200, seed=0)
+    assert e.params["working_size"] == [256, 256]
+    assert e.attribution.shape == e.segments.shape == (512, 512)
+    assert e.extras["mask_positive"].shape == (512, 512)
+    tl = e.attribution[:256, :256].mean()
+    assert tl > e.attribution[256:, 256:].mean() and tl > 0
 
 
 def test_target_real_flips_weights(quadrant_detector, fake_image, fake_exp):
