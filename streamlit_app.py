@@ -11,5 +11,6 @@ st.set_page_config(page_title="Deepfake Lens", page_icon=":material/center_focus
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/predict.py", title="Predict", icon=":material/image_search:", url_path="predict"),
+    st.Page("pages/explain.py", title="Explain", icon=":material/psychology:", url_path="explain"),
 ]
 st.navigation(pages).run()

@@ -166,12 +166,14 @@ def top_positive(explanation: Explanation, k: int = TOP_POSITIVE) -> list[int]:
 
 
 def stability(detector, image, *, seeds: Sequence[int] = (0, 1, 2), k: int = TOP_POSITIVE,
-              progress: Callable[[int, int], None] | None = None, **params) -> dict:
+              progress: Callable[[int, int], None] | None = None, reuse: Explanation | None = None,
+              **params) -> dict:
     """Re-run :func:`explain` with each seed (same SLIC segmentation) and compare the top-``k`` positive sets.
 
     Returns ``{"seeds", "top_k", "sets", "jaccard_pairs": [{"seeds": [a, b], "jaccard": j}, ...],
     "mean_jaccard", "explanations"}``. A low ``mean_jaccard`` means LIME's answer depends on its sampling
-    (raise ``num_samples``). ``progress(done, total)`` covers all runs.
+    (raise ``num_samples``). ``progress(done, total)`` covers all runs. ``reuse``: an explanation already
+    computed with the same parameters for one of the seeds (it is not recomputed).
     """
     seeds = [int(s) for s in seeds]
     if len(seeds) < 2:
@@ -180,13 +182,23 @@ def stability(detector, image, *, seeds: Sequence[int] = (0, 1, 2), k: int = TOP
         raise ValueError(f"seeds must differ, got {seeds}")
     params.pop("seed", None)
     n = int(params.get("num_samples", 1000))
+    def reusable(s):
+        return reuse is not None and reuse.params.get("seed") == s and all(
+            reuse.params.get(key) == _jsonable(value) for key, value in params.items())
+
+    todo = [s for s in seeds if not reusable(s)]
     explanations = []
-    for i, s in enumerate(seeds):
-        run_progress = None
-        if progress is not None:
-            def run_progress(done, _total, offset=i * n):
-                progress(offset + done, n * len(seeds))
-        explanations.append(explain(detector, image, seed=s, progress=run_progress, **params))
+    for s in seeds:
+        if not reusable(s):
+            run_progress = None
+            if progress is not None:
+                offset = todo.index(s) * n
+
+                def run_progress(done, _total, offset=offset):
+                    progress(offset + done, n * len(todo))
+            explanations.append(explain(detector, image, seed=s, progress=run_progress, **params))
+        else:
+            explanations.append(reuse)
     sets = [sorted(top_positive(e, k)) for e in explanations]
     pairs = [{"seeds": [seeds[i], seeds[j]], "jaccard": jaccard(sets[i], sets[j])}
              for i, j in itertools.combinations(range(len(seeds)), 2)]

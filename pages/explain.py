@@ -1,0 +1,196 @@
+"""Explain: why a detector calls a face real or fake (LIME, Grad-CAM, activations, regions, faithfulness)."""
+
+import numpy as np
+import streamlit as st
+
+from explain import activations, gradcam, render
+from explain import lime as lime_method
+from explain.faithfulness import deletion_curve
+from explain.regions import LABELS, detect_landmarks, summarize
+from models import default_model_name, list_models
+from models.preprocess import model_view
+from models.scoring import prepare
+from pages._shared import enlarge, ensure_navigation, get_detector, pick_image
+
+ensure_navigation()
+st.title("Explain")
+
+REGION_HELP = (
+    "Regions come from mtcnn landmarks (eyes, nose, mouth corners). The bars show the mean evidence per pixel "
+    "for the target class in each region. How far to trust the ranking: see the region ground-truth "
+    "benchmark in docs/BENCHMARKS.md (photoshopped ciplab fakes whose edited regions are known)."
+)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def run_lime(model: str, image: np.ndarray, target: str, params: tuple, _progress=None):
+    return lime_method.explain(get_detector(model), image, target=target, progress=_progress, **dict(params))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def run_stability(model: str, image: np.ndarray, target: str, params: tuple, _progress=None, _reuse=None):
+    kw = dict(params)
+    seed = kw.pop("seed")
+    s = lime_method.stability(get_detector(model), image, target=target, seeds=(seed, seed + 1, seed + 2),
+                              progress=_progress, reuse=_reuse, **kw)
+    return {"mean_jaccard": s["mean_jaccard"], "sets": s["sets"]}
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def run_gradcam(model: str, image: np.ndarray, target: str, layer: str):
+    return gradcam.explain(get_detector(model), image, target=target, layer=layer)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def run_activations(model: str, image: np.ndarray, layer: str, order: str, channel):
+    return activations.explain(get_detector(model), image, layer=layer, order=order, channel=channel)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def find_landmarks(image: np.ndarray):
+    return detect_landmarks(image)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def run_deletion(model: str, image: np.ndarray, key: tuple, _explanation=None):
+    return deletion_curve(get_detector(model), image, _explanation, n_segments=dict(key[2]).get("n_segments", 100))
+
+
+def figure(fig, name: str, caption: str | None = None):
+    data = render.png(fig)
+    st.image(data, caption=caption, width="stretch")
+    st.download_button(f"Download {name}.png", data, file_name=f"{name}.png", mime="image/png", key=f"dl_{name}")
+
+
+names = list_models()
+default = default_model_name()
+with st.sidebar:
+    model_name = st.selectbox("Model", names, index=names.index(default) if default in names else 0)
+    target = st.selectbox("Explain the evidence for", ["verdict", "fake", "real"],
+                          help="'verdict' explains the predicted class, as the study did.")
+    with st.expander("LIME", expanded=False):
+        num_samples = st.slider("Samples", 200, 3000, 1000, step=100)
+        n_segments = st.slider("Superpixels asked of SLIC", 20, 300, 100, step=10)
+        compactness = st.number_input("SLIC compactness", 0.1, 100.0, 1.0)
+        sigma = st.number_input("SLIC sigma", 0.0, 5.0, 1.0)
+        hide = st.selectbox("Switched-off superpixels are filled with", ["black (0)", "grey (128)", "their mean colour"])
+        seed = st.number_input("Seed", 0, 10_000, 0)
+        want_stability = st.toggle("Stability across 3 seeds", value=True, help="Runs LIME three times.")
+    want_deletion = st.toggle("Deletion curves (faithfulness)", value=True)
+
+image, name, sample = pick_image("explain")
+if image is None:
+    st.stop()
+detector = get_detector(model_name)
+if detector.keras_model is None:
+    st.warning(f"{model_name} is not a neural network: Grad-CAM and activation maps do not apply; LIME does.")
+crop = np.ascontiguousarray(prepare(image))
+p_fake = float(detector.predict([crop])[0])
+resolved = "fake" if (target == "fake" or (target == "verdict" and p_fake >= 0.5)) else "real"
+
+top = st.columns([1, 1, 1.3])
+top[0].image(crop, caption=f"{name}", width="stretch")
+top[1].image(enlarge(model_view(crop, detector.input_size)), width="stretch",
+             caption=f"What {detector.name} sees: {detector.input_size}x{detector.input_size} px")
+with top[2]:
+    label = "fake" if p_fake >= 0.5 else "real"
+    st.markdown(f"### Verdict: {':red-background[FAKE]' if label == 'fake' else ':green-background[REAL]'}")
+    st.metric("P(fake)", f"{p_fake:.1%}")
+    st.progress(p_fake, text=f"P(fake) = {p_fake:.3f}")
+    st.caption(f"Explaining the evidence for **{resolved}**. A verdict is a signal, not proof.")
+    if sample is not None and sample.truth:
+        st.caption(f"Ground truth: **{sample.truth}** ({sample.source}).")
+
+hide_color = {"black (0)": 0, "grey (128)": 128, "their mean colour": None}[hide]
+lime_params = (("n_segments", int(n_segments)), ("compactness", float(compactness)), ("sigma", float(sigma)),
+               ("num_samples", int(num_samples)), ("hide_color", hide_color), ("seed", int(seed)))
+
+with st.status("Explaining…", expanded=True) as status:
+    bar = st.progress(0.0, text="LIME")
+
+    def lime_progress(done, total):
+        bar.progress(done / total, text=f"LIME: {done}/{total} perturbed images scored")
+
+    lime_e = run_lime(model_name, crop, target, lime_params, _progress=lime_progress)
+    bar.progress(1.0, text=f"LIME done in {lime_e.seconds:.1f} s")
+    stab = None
+    if want_stability:
+        st.write(f"Stability: LIME again with seeds {seed + 1} and {seed + 2}…")
+        stab = run_stability(model_name, crop, target, lime_params, _reuse=lime_e,
+                             _progress=lambda d, t: bar.progress(d / t, text=f"Stability: {d}/{t}"))
+    explanations = {"lime": lime_e}
+    if detector.keras_model is not None:
+        layers_cam = gradcam.conv_layers(detector)
+        cam_layer = st.session_state.get("cam_layer") or gradcam.default_layer(detector)
+        if cam_layer not in layers_cam:
+            cam_layer = gradcam.default_layer(detector)
+        explanations["gradcam"] = run_gradcam(model_name, crop, target, cam_layer)
+    st.write("Finding facial landmarks (mtcnn)…")
+    landmarks = find_landmarks(crop)
+    curves = {}
+    if want_deletion:
+        st.write("Deletion curves…")
+        for m, e in explanations.items():
+            key = (m, target, lime_params if m == "lime" else e.params.get("layer"))
+            curves[m] = run_deletion(model_name, crop, (m, target, lime_params, str(key)), _explanation=e)
+    status.update(label="Explained", state="complete", expanded=False)
+
+tabs = st.tabs(["LIME", "Grad-CAM", "Activations", "Regions", "Faithfulness"])
+with tabs[0]:
+    jac = stab["mean_jaccard"] if stab else None
+    figure(render.lime_panels(lime_e, crop, stability=jac), "lime")
+    cols = st.columns(3)
+    cols[0].metric("Superpixels", lime_e.extras["n_segments_actual"])
+    cols[1].metric("Local fit R²", f"{lime_e.extras['score']:.2f}")
+    if jac is not None:
+        cols[2].metric("Top-5 agreement across 3 seeds", f"{jac:.2f}")
+        if jac < 0.5:
+            st.warning(f"Unstable: the top-5 superpixels change with the random seed (mean Jaccard {jac:.2f}). "
+                       "Do not read much into this LIME mask; raise the number of samples.")
+    st.caption(f"LIME {lime_e.params['num_samples']} samples, {lime_e.seconds:.1f} s.")
+with tabs[1]:
+    if "gradcam" in explanations:
+        st.selectbox("Conv layer", layers_cam, index=layers_cam.index(cam_layer), key="cam_layer")
+        figure(render.gradcam_overlay(explanations["gradcam"], crop), "gradcam")
+    else:
+        st.info("Grad-CAM needs a neural network's gradients; it does not apply to this model.")
+with tabs[2]:
+    if detector.keras_model is not None:
+        layer_names = activations.layers(detector)
+        c1, c2, c3 = st.columns(3)
+        act_layer = c1.selectbox("Layer", layer_names, index=layer_names.index(activations.default_layer(detector)))
+        order = c2.radio("Order channels by", ["mean", "index"], horizontal=True)
+        zoom = c3.number_input("Zoom on channel", 0, 4096, 0)
+        act = run_activations(model_name, crop, act_layer, order, int(zoom))
+        if int(zoom) >= act.extras["n_channels"]:
+            st.caption(f"{act_layer} has {act.extras['n_channels']} channels.")
+        left, right = st.columns([2.2, 1])
+        with left:
+            figure(render.activation_grid(act), "activations")
+        with right:
+            figure(render.activation_zoom(act), "activation_zoom")
+    else:
+        st.info("Activation maps need a neural network; they do not apply to this model.")
+with tabs[3]:
+    st.caption(REGION_HELP)
+    if landmarks is None:
+        st.info("No face found in this image: the region summary needs facial landmarks, so only the "
+                "pixel-level explanations (LIME, Grad-CAM) are shown.")
+    else:
+        summaries = {m: summarize(e, landmarks=landmarks) for m, e in explanations.items()}
+        cols = st.columns(1 + len(summaries))
+        with cols[0]:
+            figure(render.region_overlay(next(iter(summaries.values())), crop), "regions_map")
+        for col, (m, s) in zip(cols[1:], summaries.items()):
+            with col:
+                figure(render.region_bars(s, title=f"{m}: what drove '{resolved}'"), f"regions_{m}")
+                st.caption(f"{m}: top region **{LABELS[s.ranking[0]]}**")
+with tabs[4]:
+    if not curves:
+        st.info("Switch on 'Deletion curves' in the sidebar.")
+    st.caption("Superpixels are removed (filled with black, as LIME does) most important first; a faithful "
+               "explanation makes P(target) fall faster than removing them in random order (5 shuffles).")
+    cols = st.columns(max(1, len(curves)))
+    for col, (m, c) in zip(cols, curves.items()):
+        with col:
+            figure(render.deletion_plot(c), f"deletion_{m}")
