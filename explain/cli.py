@@ -33,6 +33,10 @@ def parse_args(argv=None):
 
 
 def run(args) -> dict:
+    if args.num_samples < 1:
+        raise ValueError(f"--num-samples must be at least 1, not {args.num_samples}")
+    if args.n_segments < 1:
+        raise ValueError(f"--n-segments must be at least 1, not {args.n_segments}")
     from explain import activations, gradcam, lime, render
     from explain.faithfulness import deletion_curve
     from explain.regions import detect_landmarks, summarize
@@ -82,7 +86,10 @@ def run(args) -> dict:
         summary["seconds"]["landmarks"] = round(time.perf_counter() - t, 3)
         summary["face_found"] = landmarks is not None
         for name, e in explanations.items():
-            s = summarize(e, landmarks=landmarks) if landmarks else summarize(e, image)
+            if landmarks is None:  # no face: nothing to rank (and no second mtcnn pass per method)
+                summary["regions"][name] = []
+                continue
+            s = summarize(e, landmarks=landmarks)
             summary["regions"][name] = [{"region": r, "mean": s.regions[r]["mean"], "share": s.regions[r]["share"]}
                                         for r in s.ranking]
             if s.face_found:
@@ -102,9 +109,12 @@ def run(args) -> dict:
 
 def format_summary(s: dict) -> str:
     lines = [f"{s['path']}: {s['verdict']} (P(fake) {s['p_fake']:.3f}) by {s['model']}"]
+    target = s["verdict"] if s["target"] == "verdict" else s["target"]
     for method, ranking in s["regions"].items():
+        if not ranking:
+            continue
         top = ", ".join(f"{r['region']} {r['mean']:+.3f}" for r in ranking[:4])
-        lines.append(f"  regions ({method}, evidence for '{s['target']}'): {top}")
+        lines.append(f"  regions ({method}, evidence for '{target}'): {top}")
     if s.get("face_found") is False:
         lines.append("  no face found: region summary skipped, pixel-level figures only")
     for method, d in s["deletion"].items():

@@ -28,7 +28,7 @@ def _float(image: np.ndarray) -> np.ndarray:
 
 
 def _overlay(image, mask, color, alpha=0.45):
-    out = _float(image).copy()
+    out = (_float(image) if image.dtype == np.uint8 else image).copy()
     out[mask] = (1 - alpha) * out[mask] + alpha * color
     return out
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+
 import numpy as np
 import streamlit as st
 
@@ -26,6 +30,35 @@ def ensure_navigation() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+@st.cache_resource
+def _memo_store() -> tuple[OrderedDict, threading.Lock]:
+    return OrderedDict(), threading.Lock()
+
+
+def memo(key: tuple, compute, max_entries: int = 48):
+    """Cache ``compute()`` under ``key`` for every session (an LRU of ``max_entries``).
+
+    Unlike ``st.cache_data``, ``compute`` may update Streamlit elements created outside it (progress bars),
+    which is what long explanations need. Put everything the result depends on in ``key``; hash images
+    with :func:`image_key`.
+    """
+    store, lock = _memo_store()
+    with lock:
+        if key in store:
+            store.move_to_end(key)
+            return store[key]
+    value = compute()
+    with lock:
+        store[key] = value
+        while len(store) > max_entries:
+            store.popitem(last=False)
+    return value
+
+
+def image_key(image: np.ndarray) -> str:
+    return f"{image.shape}:{hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()}"
 
 
 @st.cache_resource(show_spinner="Loading model…")

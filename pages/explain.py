@@ -10,7 +10,7 @@ from explain.regions import LABELS, detect_landmarks, summarize
 from models import default_model_name, list_models
 from models.preprocess import model_view
 from models.scoring import prepare
-from pages._shared import enlarge, ensure_navigation, get_detector, pick_image
+from pages._shared import enlarge, ensure_navigation, get_detector, image_key, memo, pick_image
 
 ensure_navigation()
 st.title("Explain")
@@ -22,18 +22,21 @@ REGION_HELP = (
 )
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def run_lime(model: str, image: np.ndarray, target: str, params: tuple, _progress=None):
-    return lime_method.explain(get_detector(model), image, target=target, progress=_progress, **dict(params))
+def run_lime(model: str, image: np.ndarray, target: str, params: tuple, progress=None):
+    return memo(("lime", model, image_key(image), target, params),
+                lambda: lime_method.explain(get_detector(model), image, target=target, progress=progress,
+                                            **dict(params)))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def run_stability(model: str, image: np.ndarray, target: str, params: tuple, _progress=None, _reuse=None):
-    kw = dict(params)
-    seed = kw.pop("seed")
-    s = lime_method.stability(get_detector(model), image, target=target, seeds=(seed, seed + 1, seed + 2),
-                              progress=_progress, reuse=_reuse, **kw)
-    return {"mean_jaccard": s["mean_jaccard"], "sets": s["sets"]}
+def run_stability(model: str, image: np.ndarray, target: str, params: tuple, progress=None, reuse=None):
+    def compute():
+        kw = dict(params)
+        seed = kw.pop("seed")
+        s = lime_method.stability(get_detector(model), image, target=target, seeds=(seed, seed + 1, seed + 2),
+                                  progress=progress, reuse=reuse, **kw)
+        return {"mean_jaccard": s["mean_jaccard"], "sets": s["sets"]}
+
+    return memo(("stability", model, image_key(image), target, params), compute)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -51,9 +54,10 @@ def find_landmarks(image: np.ndarray):
     return detect_landmarks(image)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def run_deletion(model: str, image: np.ndarray, key: tuple, _explanation=None):
-    return deletion_curve(get_detector(model), image, _explanation, n_segments=dict(key[2]).get("n_segments", 100))
+def run_deletion(model: str, image: np.ndarray, explanation, key: tuple):
+    return memo(("deletion", model, image_key(image), key),
+                lambda: deletion_curve(get_detector(model), image, explanation,
+                                       n_segments=int(explanation.params.get("n_segments", 100))))
 
 
 def figure(fig, name: str, caption: str | None = None):
@@ -65,18 +69,20 @@ def figure(fig, name: str, caption: str | None = None):
 names = list_models()
 default = default_model_name()
 with st.sidebar:
-    model_name = st.selectbox("Model", names, index=names.index(default) if default in names else 0)
-    target = st.selectbox("Explain the evidence for", ["verdict", "fake", "real"],
+    model_name = st.selectbox("Model", names, index=names.index(default) if default in names else 0,
+                              key="explain_model")
+    target = st.selectbox("Explain the evidence for", ["verdict", "fake", "real"], key="explain_target",
                           help="'verdict' explains the predicted class, as the study did.")
     with st.expander("LIME", expanded=False):
-        num_samples = st.slider("Samples", 200, 3000, 1000, step=100)
-        n_segments = st.slider("Superpixels asked of SLIC", 20, 300, 100, step=10)
+        num_samples = st.slider("Samples", 200, 3000, 1000, step=100, key="lime_samples")
+        n_segments = st.slider("Superpixels asked of SLIC", 20, 300, 100, step=10, key="lime_segments")
         compactness = st.number_input("SLIC compactness", 0.1, 100.0, 1.0)
         sigma = st.number_input("SLIC sigma", 0.0, 5.0, 1.0)
         hide = st.selectbox("Switched-off superpixels are filled with", ["black (0)", "grey (128)", "their mean colour"])
         seed = st.number_input("Seed", 0, 10_000, 0)
-        want_stability = st.toggle("Stability across 3 seeds", value=True, help="Runs LIME three times.")
-    want_deletion = st.toggle("Deletion curves (faithfulness)", value=True)
+        want_stability = st.toggle("Stability across 3 seeds", value=True, key="lime_stability",
+                                   help="Runs LIME twice more, with the next two seeds.")
+    want_deletion = st.toggle("Deletion curves (faithfulness)", value=True, key="deletion")
 
 image, name, sample = pick_image("explain")
 if image is None:
@@ -111,13 +117,13 @@ with st.status("Explaining…", expanded=True) as status:
     def lime_progress(done, total):
         bar.progress(done / total, text=f"LIME: {done}/{total} perturbed images scored")
 
-    lime_e = run_lime(model_name, crop, target, lime_params, _progress=lime_progress)
+    lime_e = run_lime(model_name, crop, target, lime_params, progress=lime_progress)
     bar.progress(1.0, text=f"LIME done in {lime_e.seconds:.1f} s")
     stab = None
     if want_stability:
         st.write(f"Stability: LIME again with seeds {seed + 1} and {seed + 2}…")
-        stab = run_stability(model_name, crop, target, lime_params, _reuse=lime_e,
-                             _progress=lambda d, t: bar.progress(d / t, text=f"Stability: {d}/{t}"))
+        stab = run_stability(model_name, crop, target, lime_params, reuse=lime_e,
+                             progress=lambda d, t: bar.progress(d / t, text=f"Stability: {d}/{t}"))
     explanations = {"lime": lime_e}
     if detector.keras_model is not None:
         layers_cam = gradcam.conv_layers(detector)
@@ -131,8 +137,7 @@ with st.status("Explaining…", expanded=True) as status:
     if want_deletion:
         st.write("Deletion curves…")
         for m, e in explanations.items():
-            key = (m, target, lime_params if m == "lime" else e.params.get("layer"))
-            curves[m] = run_deletion(model_name, crop, (m, target, lime_params, str(key)), _explanation=e)
+            curves[m] = run_deletion(model_name, crop, e, (m, target, lime_params if m == "lime" else e.params["layer"]))
     status.update(label="Explained", state="complete", expanded=False)
 
 tabs = st.tabs(["LIME", "Grad-CAM", "Activations", "Regions", "Faithfulness"])
@@ -158,9 +163,10 @@ with tabs[2]:
     if detector.keras_model is not None:
         layer_names = activations.layers(detector)
         c1, c2, c3 = st.columns(3)
-        act_layer = c1.selectbox("Layer", layer_names, index=layer_names.index(activations.default_layer(detector)))
-        order = c2.radio("Order channels by", ["mean", "index"], horizontal=True)
-        zoom = c3.number_input("Zoom on channel", 0, 4096, 0)
+        act_layer = c1.selectbox("Layer", layer_names, index=layer_names.index(activations.default_layer(detector)),
+                                 key="act_layer")
+        order = c2.radio("Order channels by", ["mean", "index"], horizontal=True, key="act_order")
+        zoom = c3.number_input("Zoom on channel", 0, 4096, 0, key="act_zoom")
         act = run_activations(model_name, crop, act_layer, order, int(zoom))
         if int(zoom) >= act.extras["n_channels"]:
             st.caption(f"{act_layer} has {act.extras['n_channels']} channels.")

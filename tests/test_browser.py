@@ -110,3 +110,24 @@ def test_home_page_renders_model_table(app_url, browser):
     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
+
+
+def test_explain_page_explains_sample(app_url, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{app_url}/explain", wait_until="domcontentloaded")
+    # st.status turns into "Explained" once LIME, stability, Grad-CAM, landmarks and deletion curves are done.
+    expect(page.get_by_text("Explained", exact=True)).to_be_visible(timeout=240_000)
+    expect(page.locator("h3", has_text="Verdict:")).to_contain_text(re.compile("FAKE|REAL"))
+    expect(page.get_by_role("tab", name="LIME")).to_be_visible()
+    expect(page.get_by_text("Download lime.png")).to_be_visible()
+    page.get_by_role("tab", name="Regions").click()
+    expect(page.get_by_text(re.compile("top region")).first).to_be_visible(timeout=30_000)
+    page.get_by_role("tab", name="Faithfulness").click()
+    expect(page.get_by_text("Download deletion_lime.png")).to_be_visible(timeout=30_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.get_by_role("tab", name="LIME").click()
+    shot = os.environ.get("DEEPFAKE_SCREENSHOT_EXPLAIN")
+    page.screenshot(path=shot or str(tmp_path / "explain.png"), full_page=True)
+    page.close()

@@ -1,0 +1,120 @@
+"""AppTest for the Explain page: sample with a face, caching of LIME, no-face and bad uploads."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import explain.lime
+from tests.conftest import REPO
+
+TIMEOUT = 300
+
+
+@pytest.fixture(autouse=True)
+def fresh_explanation_cache():
+    """Explanations are memoised across sessions (pages._shared.memo); each test starts cold."""
+    from pages._shared import _memo_store
+
+    _memo_store.clear()
+    yield
+    _memo_store.clear()
+
+
+def explain_page(samples: int = 200, stability: bool = True, deletion: bool = True, model: str = "tuned_cnn"):
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.run()
+    # Cheap settings before the page first computes (widgets read their keys from session state).
+    at.session_state["lime_samples"] = samples
+    at.session_state["lime_stability"] = stability
+    at.session_state["deletion"] = deletion
+    at.session_state["explain_model"] = model
+    at.switch_page("pages/explain.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def png_bytes(arr) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_explain_sample_shows_every_panel_with_downloads():
+    at = explain_page()
+    assert any("Verdict" in m.value for m in at.markdown)
+    labels = [m.label for m in at.metric]
+    assert "P(fake)" in labels and "Top-5 agreement across 3 seeds" in labels and "Superpixels" in labels
+    tab_labels = [t.label for t in at.tabs]
+    assert tab_labels == ["LIME", "Grad-CAM", "Activations", "Regions", "Faithfulness"]
+    downloads = {d.proto.label for d in at.get("download_button")}
+    for name in ("lime", "gradcam", "activations", "activation_zoom", "regions_map", "regions_lime",
+                 "regions_gradcam", "deletion_lime", "deletion_gradcam"):
+        assert f"Download {name}.png" in downloads, downloads
+    # The astronaut has a face: the region summary names a top region for both methods.
+    tops = [c.value for c in at.caption if "top region" in c.value]
+    assert len(tops) == 2
+    assert at.selectbox(key="act_layer").value == "conv1"  # the first conv layer, as the study plotted
+
+
+def test_display_options_do_not_recompute_lime(monkeypatch):
+    calls = []
+    real = explain.lime.explain
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("seed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(explain.lime, "explain", counting)
+    at = explain_page(samples=300, stability=False, deletion=False)
+    assert calls, "LIME should run once"
+    n = len(calls)
+    at.radio(key="act_order").set_value("index").run()
+    at.selectbox(key="act_layer").set_value("pool1").run()
+    assert not at.exception
+    assert len(calls) == n, "changing a display option recomputed LIME"
+    at.sidebar.slider(key="lime_samples").set_value(400).run()
+    assert len(calls) == n + 1, "changing a LIME parameter must recompute it"
+
+
+def test_unstable_lime_is_flagged(monkeypatch):
+    monkeypatch.setattr(explain.lime, "stability",
+                        lambda *a, **k: {"mean_jaccard": 0.2, "sets": [[1], [2], [3]]})
+    at = explain_page(samples=200, deletion=False)
+    assert any(w.value.startswith("Unstable") for w in at.warning)
+
+
+def test_upload_without_face_says_so_and_keeps_pixel_explanations():
+    at = explain_page(samples=200, stability=False, deletion=False)
+    at.radio(key="explain_mode").set_value("Upload").run()
+    rng = np.random.default_rng(0)
+    img = np.full((96, 96, 3), 120, np.uint8)
+    img[10:40, 10:40] = rng.integers(0, 255, (30, 30, 3), dtype=np.uint8)
+    at.file_uploader[0].upload("pattern.png", png_bytes(img), "image/png").run()
+    assert not at.exception, at.exception
+    assert any("No face found" in i.value for i in at.info)
+    downloads = {d.proto.label for d in at.get("download_button")}
+    assert "Download lime.png" in downloads and "Download gradcam.png" in downloads
+
+
+def test_bad_upload_one_line_error():
+    at = explain_page(samples=200, stability=False, deletion=False)
+    at.radio(key="explain_mode").set_value("Upload").run()
+    at.file_uploader[0].upload("junk.png", b"\x89PNG\r\n\x1a\n not really", "image/png").run()
+    assert not at.exception
+    assert len(at.error) == 1 and "junk.png" in at.error[0].value and "\n" not in at.error[0].value
+
+
+@pytest.mark.integration
+def test_explain_dataset_image(shared_data, monkeypatch):
+    monkeypatch.setenv("DEEPFAKE_DATA", str(shared_data))
+    at = explain_page(samples=200, stability=False, deletion=False, model="detector_v1")
+    box = at.selectbox(key="explain_sample")
+    fake = next(s for s in box.options if s.startswith("test/fake"))
+    box.select_index(box.options.index(fake)).run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("Ground truth: **fake**") for c in at.caption)

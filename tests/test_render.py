@@ -1,0 +1,169 @@
+"""explain.render: every figure function draws real explanations of the quadrant model, and png() gives PNG bytes."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from conftest import quadrant_image
+from matplotlib.figure import Figure
+from PIL import Image
+
+from explain import activations, gradcam, lime, render
+from explain import regions as R
+from explain.faithfulness import DeletionCurve, deletion_curve
+from models.detector import KerasDetector
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+LM = R.Landmarks(box=(0, 0, 64, 64), left_eye=(16, 16), right_eye=(48, 16), nose=(48, 44),
+                 mouth_left=(24, 56), mouth_right=(44, 56))
+
+
+@pytest.fixture(scope="module")
+def image():
+    return quadrant_image(64, "top_left")
+
+
+@pytest.fixture(scope="module")
+def lime_expl(quadrant_detector, image):
+    return lime.explain(quadrant_detector, image, num_samples=200, seed=0)
+
+
+@pytest.fixture(scope="module")
+def gradcam_expl(quadrant_detector, image):
+    return gradcam.explain(quadrant_detector, image)
+
+
+@pytest.fixture(scope="module")
+def wide_detector():
+    """A small untrained model whose first conv layer has 32 channels (for the 8x4 activation grid)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(32, 3, padding="same", name="c32"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1, activation="sigmoid")],
+                             name="wide")
+    return KerasDetector(model, name="wide", metadata={"input_size": 32})
+
+
+def check_png(fig, min_side=100):
+    assert isinstance(fig, Figure)
+    data = render.png(fig)
+    assert isinstance(data, bytes) and data[:8] == PNG_SIGNATURE
+    assert not plt.fignum_exists(fig.number)  # png() closes the figure
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        assert im.format == "PNG"
+        w, h = im.size
+    assert min_side <= w <= 3000 and min_side <= h <= 3000
+    return w, h
+
+
+def image_axes(fig):
+    return [ax for ax in fig.axes if ax.images]
+
+
+def test_lime_panels(lime_expl, image):
+    fig = render.lime_panels(lime_expl, image)
+    assert len(image_axes(fig)) == 3
+    assert "superpixels" in fig._suptitle.get_text() and "Jaccard" not in fig._suptitle.get_text()
+    w, h = check_png(fig)
+    assert w > h  # three panels side by side
+    fig = render.lime_panels(lime_expl, image, stability=0.75)
+    assert "Jaccard) 0.75" in fig._suptitle.get_text()
+    check_png(fig)
+
+
+def test_gradcam_overlay(gradcam_expl, image):
+    fig = render.gradcam_overlay(gradcam_expl, image)
+    axes = image_axes(fig)
+    assert len(axes) == 2 and len(axes[1].images) == 2  # the input, then the input under the heatmap
+    assert "bright" in axes[1].get_title() and "'fake'" in axes[1].get_title()
+    check_png(fig)
+
+
+def test_activation_grid_has_32_maps_in_8x4(wide_detector, image):
+    ex = activations.explain(wide_detector, image)
+    assert ex.extras["maps"].shape[-1] == 32
+    fig = render.activation_grid(ex)
+    assert len(fig.axes) == 32 and len(image_axes(fig)) == 32
+    assert fig.axes[0].get_subplotspec().get_geometry()[:2] == (4, 8)  # 4 rows of 8
+    assert "32 of 32 channels" in fig._suptitle.get_text()
+    check_png(fig)
+
+
+def test_activation_grid_with_fewer_channels_than_cells(quadrant_detector, image):
+    ex = activations.explain(quadrant_detector, image)  # "bright": one channel
+    fig = render.activation_grid(ex)
+    assert len(image_axes(fig)) == 1 and len(fig.axes) == 8
+    check_png(fig)
+
+
+def test_activation_zoom(wide_detector, image):
+    ex = activations.explain(wide_detector, image, channel=5)
+    fig = render.activation_zoom(ex)
+    assert len(image_axes(fig)) == 1 and "channel 5" in fig.axes[0].get_title()
+    check_png(fig)
+
+
+def test_region_bars_and_overlay(lime_expl, gradcam_expl, image):
+    for ex in (lime_expl, gradcam_expl):
+        s = R.summarize(ex, landmarks=LM)
+        fig = render.region_bars(s)
+        ax = fig.axes[0]
+        assert len(ax.patches) == len(s.ranking) == len(R.REGIONS)
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert labels[-1] == R.LABELS[s.ranking[0]] == "left eye"  # the top region is drawn at the top
+        assert ex.method in ax.get_title()
+        check_png(fig)
+        fig = render.region_overlay(s, image)
+        assert len(fig.axes[0].images) == 2 and len(fig.axes[0].collections) == 1  # image, regions; keypoints
+        assert "mtcnn" in fig.axes[0].get_title()
+        check_png(fig)
+
+
+def test_region_overlay_without_a_face(lime_expl, image):
+    s = R.RegionSummary("lime", "fake", False, {}, [], None, None)
+    fig = render.region_overlay(s, image)
+    assert fig.axes[0].get_title() == "No face found" and len(fig.axes[0].images) == 1
+    check_png(fig)
+
+
+def test_deletion_plot_title_follows_usefulness(quadrant_detector, lime_expl, image):
+    curve = deletion_curve(quadrant_detector, image, lime_expl)
+    assert curve.useful  # removing the bright patch first kills P(fake) at once
+    fig = render.deletion_plot(curve)
+    title = fig.axes[0].get_title()
+    assert "faster than random" in title and "not faster" not in title
+    assert len(fig.axes[0].lines) == 2
+    check_png(fig)
+
+    x = np.linspace(0, 1, 5)
+    slow = DeletionCurve(fractions=x, explanation_curve=np.ones(5), random_curves=np.tile(1 - x, (5, 1)),
+                         random_mean=1 - x, random_std=np.zeros(5), auc_explanation=1.0, auc_random=0.5,
+                         order=np.arange(4), target="fake", method="gradcam")
+    assert not slow.useful
+    fig = render.deletion_plot(slow)
+    assert "not faster than random" in fig.axes[0].get_title()
+    check_png(fig)
+
+
+def test_png_respects_dpi(gradcam_expl, image):
+    small = check_png(render.gradcam_overlay(gradcam_expl, image), min_side=50)
+    with Image.open(io.BytesIO(render.png(render.gradcam_overlay(gradcam_expl, image), dpi=240))) as im:
+        big = im.size
+    assert big[0] > 1.5 * small[0] and big[1] > 1.5 * small[1]
+
+
+def test_overlay_keeps_unmasked_pixels_for_uint8_and_float_inputs():
+    """Regression: stacking two overlays divided the float image by 255 again and painted the panel black."""
+    from explain.render import POS, _overlay
+
+    img = np.full((4, 4, 3), 200, np.uint8)
+    mask = np.zeros((4, 4), bool)
+    mask[0, 0] = True
+    once = _overlay(img, mask, POS)
+    twice = _overlay(once, np.zeros((4, 4), bool), POS)
+    assert np.allclose(once[1:, 1:], 200 / 255) and np.allclose(twice, once)
