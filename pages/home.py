@@ -41,9 +41,12 @@ st.markdown(
 1. Open **Predict**, pick a built-in sample or upload a face image.
 2. Read the verdict and P(fake). The page also shows the exact low-resolution input the model saw.
 3. Switch on **Compare all models** in the sidebar to see every installed detector's score side by side.
+4. Open **Explain** to see why: LIME superpixels (with a stability check across seeds), Grad-CAM, activation maps,
+   which facial regions (eyes, nose, mouth…) drove the verdict, and a deletion curve that tells whether the
+   explanation is faithful to the model.
 
-From a terminal: `python -m models.predict photo.jpg`, `python -m models.evaluate --data DIR`
-(see the README).
+From a terminal: `python -m models.predict photo.jpg`, `python -m models.evaluate --data DIR`,
+`python -m explain photo.jpg` (see the README).
 """
 )
 
