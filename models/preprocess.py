@@ -35,10 +35,9 @@ def as_rgb_uint8(image) -> np.ndarray:
 
 def resize_and_scale(image, size: int) -> tf.Tensor:
     """Resize one HxWx3 uint8 image (array or tensor) to size x size float32 in [0, 1]."""
-    image = tf.convert_to_tensor(image)
-    image = tf.image.resize(
-        tf.cast(image, tf.float32), (size, size), method=RESIZE_METHOD, antialias=True
-    )
+    image = tf.cast(tf.convert_to_tensor(image), tf.float32)
+    if tuple(image.shape[-3:-1]) != (size, size):  # already at size: resizing is the identity (to ~1e-8)
+        image = tf.image.resize(image, (size, size), method=RESIZE_METHOD, antialias=True)
     return tf.clip_by_value(image / 255.0, 0.0, 1.0)
 
 
