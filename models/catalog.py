@@ -86,46 +86,44 @@ def builtin_samples(root=None) -> list[Sample]:
     return [ASTRONAUT, *dataset_samples(root)]
 
 
+def _fmt(v) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def _group_table(title: str, first: str, count: str, names: list[str], groups: dict[str, dict[str, tuple]]) -> list:
+    """Markdown rows: one per group, one "value (AUC)" cell per model; tuples are (value, auc, n)."""
+    lines = ["", title, "", f"| {first} | {count} | " + " | ".join(f"`{n}`" for n in names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for group, by_model in sorted(groups.items()):
+        n = next(iter(by_model.values()))[2]
+        cells = [f"{_fmt(by_model[m][0])} ({_fmt(by_model[m][1])})" if m in by_model else "–" for m in names]
+        lines.append(f"| {group} | {n} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown_table(assets_dir: Path | None = None, split: str = "test") -> str:
-    """README table of the installed models' measured metrics on ``split``: overall, then accuracy per source."""
+    """README tables of the installed models' metrics on ``split``: overall, per source, per kind of fake."""
     assets_dir = Path(assets_dir or ASSETS_DIR)
-
-    def f(v):
-        return "–" if v is None else f"{v:.3f}"
-
+    names = list_models(assets_dir)
     lines = ["| model | input | params | accuracy | precision | recall | F1 | ROC AUC |",
              "|---|---|---|---|---|---|---|---|"]
-    per_source: dict[str, dict[str, float]] = {}
-    for name in list_models(assets_dir):
-        meta = read_metadata(assets_dir / f"{name}.keras")
-        m = meta.get("metrics", {}).get(split, {})
-        o = m.get("overall", {})
-        lines.append(f"| `{name}` | {meta.get('input_size')} px | {meta.get('params', 0):,} | {f(o.get('accuracy'))} | "
-                     f"{f(o.get('precision'))} | {f(o.get('recall'))} | {f(o.get('f1'))} | {f(o.get('roc_auc'))} |")
-        for src, sm in m.get("by_source", {}).items():
-            per_source.setdefault(src, {})[name] = (sm.get("accuracy"), sm.get("roc_auc"), sm.get("n"))
-    names = list_models(assets_dir)
-    lines += ["", "Accuracy (ROC AUC) per source:", "",
-              "| source | n | " + " | ".join(f"`{n}`" for n in names) + " |",
-              "|---|---|" + "---|" * len(names)]
-    for src, by_model in sorted(per_source.items()):
-        n = next(iter(by_model.values()))[2]
-        cells = [f"{f(by_model[m][0])} ({f(by_model[m][1])})" if m in by_model else "–" for m in names]
-        lines.append(f"| {src} | {n} | " + " | ".join(cells) + " |")
+    per_source: dict[str, dict[str, tuple]] = {}
     per_kind: dict[str, dict[str, tuple]] = {}
     for name in names:
         meta = read_metadata(assets_dir / f"{name}.keras")
-        for kind, km in meta.get("metrics", {}).get(split, {}).get("by_kind", {}).items():
+        m = meta.get("metrics", {}).get(split, {})
+        o = m.get("overall", {})
+        lines.append(f"| `{name}` | {meta.get('input_size')} px | {meta.get('params', 0):,} | "
+                     + " | ".join(_fmt(o.get(k)) for k in ("accuracy", "precision", "recall", "f1", "roc_auc")) + " |")
+        for src, sm in m.get("by_source", {}).items():
+            per_source.setdefault(src, {})[name] = (sm.get("accuracy"), sm.get("roc_auc"), sm.get("n"))
+        for kind, km in m.get("by_kind", {}).items():
             if kind != "real":
                 per_kind.setdefault(kind, {})[name] = (km.get("recall"), km.get("roc_auc"), km.get("n_fake"))
+    lines += _group_table("Accuracy (ROC AUC) per source:", "source", "n", names, per_source)
     if per_kind:
-        lines += ["", "Per kind of fake: share caught at P(fake) >= 0.5 (ROC AUC of that kind against all reals):", "",
-                  "| kind | fakes | " + " | ".join(f"`{n}`" for n in names) + " |",
-                  "|---|---|" + "---|" * len(names)]
-        for kind, by_model in sorted(per_kind.items()):
-            n = next(iter(by_model.values()))[2]
-            cells = [f"{f(by_model[m][0])} ({f(by_model[m][1])})" if m in by_model else "–" for m in names]
-            lines.append(f"| {kind} | {n} | " + " | ".join(cells) + " |")
+        lines += _group_table("Per kind of fake: share caught at P(fake) >= 0.5 (ROC AUC of that kind against all "
+                              "reals):", "kind", "fakes", names, per_kind)
     return "\n".join(lines)
 
 
