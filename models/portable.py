@@ -105,9 +105,9 @@ def fit(model, recipe, x_train, y_train, x_val, y_val, *, epochs, batch_size, se
     val = ArrayBatches(x_val, y_val, 256, workers=workers, use_multiprocessing=False)
     early = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience,
                                           restore_best_weights=True)
-    cbs = [early, *callbacks]
-    if checkpoint_dir:
-        cbs.append(keras.callbacks.BackupAndRestore(checkpoint_dir))
+    # The backup goes first, so that an epoch is saved before any other callback can stop the run.
+    cbs = [keras.callbacks.BackupAndRestore(checkpoint_dir)] if checkpoint_dir else []
+    cbs += [early, *callbacks]
     started = time.time()
     history = model.fit(train, validation_data=val, epochs=epochs, callbacks=cbs, verbose=0)
     return history, early, time.time() - started, {"augmentation": Augmenter().config(), "learning_rate": peak,

@@ -109,9 +109,8 @@ def _fit_study(args, recipe, model, root, image_size, batch_size, patience, call
                   metrics=["accuracy", keras.metrics.AUC(name="auc")])
     early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
                                           min_delta=recipe.min_delta, restore_best_weights=True)
-    cbs = [early, *callbacks]
-    if args.checkpoint_dir:
-        cbs.append(keras.callbacks.BackupAndRestore(args.checkpoint_dir))
+    cbs = [keras.callbacks.BackupAndRestore(args.checkpoint_dir)] if args.checkpoint_dir else []
+    cbs += [early, *callbacks]
     history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=cbs, verbose=0)
 
     def predict(files):
