@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -32,28 +31,26 @@ def ensure_navigation() -> None:
         st.rerun()
 
 
-@st.cache_resource
-def _memo_store() -> tuple[OrderedDict, threading.Lock]:
-    return OrderedDict(), threading.Lock()
+def _memo_store() -> OrderedDict:
+    return st.session_state.setdefault("_explanations", OrderedDict())
 
 
-def memo(key: tuple, compute, max_entries: int = 48):
-    """Cache ``compute()`` under ``key`` for every session (an LRU of ``max_entries``).
+def memo(key: tuple, compute, max_entries: int = 24):
+    """Cache ``compute()`` under ``key`` for this browser session only (an LRU of ``max_entries``).
 
+    Per session on purpose: results derived from an uploaded image are never shared with other users.
     Unlike ``st.cache_data``, ``compute`` may update Streamlit elements created outside it (progress bars),
-    which is what long explanations need. Put everything the result depends on in ``key``; hash images
-    with :func:`image_key`.
+    which long explanations need. Put everything the result depends on in ``key``; hash images with
+    :func:`image_key`.
     """
-    store, lock = _memo_store()
-    with lock:
-        if key in store:
-            store.move_to_end(key)
-            return store[key]
+    store = _memo_store()
+    if key in store:
+        store.move_to_end(key)
+        return store[key]
     value = compute()
-    with lock:
-        store[key] = value
-        while len(store) > max_entries:
-            store.popitem(last=False)
+    store[key] = value
+    while len(store) > max_entries:
+        store.popitem(last=False)
     return value
 
 

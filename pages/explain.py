@@ -41,19 +41,18 @@ def run_stability(model: str, image: np.ndarray, target: str, params: tuple, pro
     return memo(("stability", model, image_key(image), target, params), compute)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
 def run_gradcam(model: str, image: np.ndarray, target: str, layer: str):
-    return gradcam.explain(get_detector(model), image, target=target, layer=layer)
+    return memo(("gradcam", model, image_key(image), target, layer),
+                lambda: gradcam.explain(get_detector(model), image, target=target, layer=layer))
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
 def run_activations(model: str, image: np.ndarray, layer: str, order: str, channel):
-    return activations.explain(get_detector(model), image, layer=layer, order=order, channel=channel)
+    return memo(("activations", model, image_key(image), layer, order, channel),
+                lambda: activations.explain(get_detector(model), image, layer=layer, order=order, channel=channel))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def find_landmarks(image: np.ndarray):
-    return detect_landmarks(image)
+    return memo(("landmarks", image_key(image)), lambda: detect_landmarks(image))
 
 
 def run_deletion(model: str, image: np.ndarray, explanation, key: tuple):

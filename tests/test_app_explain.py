@@ -15,14 +15,6 @@ from tests.conftest import REPO
 TIMEOUT = 300
 
 
-@pytest.fixture(autouse=True)
-def fresh_explanation_cache():
-    """Explanations are memoised across sessions (pages._shared.memo); each test starts cold."""
-    from pages._shared import _memo_store
-
-    _memo_store.clear()
-    yield
-    _memo_store.clear()
 
 
 def explain_page(samples: int = 200, stability: bool = True, deletion: bool = True, model: str = "tuned_cnn"):
@@ -79,6 +71,16 @@ def test_display_options_do_not_recompute_lime(monkeypatch):
     assert len(calls) == n, "changing a display option recomputed LIME"
     at.sidebar.slider(key="lime_samples").set_value(400).run()
     assert len(calls) == n + 1, "changing a LIME parameter must recompute it"
+
+
+def test_explanations_are_cached_per_session_only(monkeypatch):
+    """Results derived from an image are never shared between sessions (privacy of uploads)."""
+    calls = []
+    real = explain.lime.explain
+    monkeypatch.setattr(explain.lime, "explain", lambda *a, **k: calls.append(1) or real(*a, **k))
+    explain_page(samples=200, stability=False, deletion=False)
+    explain_page(samples=200, stability=False, deletion=False)  # a second session: computes again
+    assert len(calls) == 2
 
 
 def test_unstable_lime_is_flagged(monkeypatch):
