@@ -40,6 +40,8 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> np
     label = name or (str(source) if not isinstance(source, bytes) else "<upload>")
     try:
         if isinstance(source, bytes):
+            if not source:
+                raise ImageLoadError(f"{label}: empty file (0 bytes)")
             if len(source) > MAX_FILE_BYTES:
                 raise ImageLoadError(f"{label}: file too large ({len(source) / 1e6:.0f} MB)")
             fh = io.BytesIO(source)
@@ -47,6 +49,8 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> np
             path = Path(source)
             if not path.is_file():
                 raise ImageLoadError(f"{label}: no such file")
+            if path.stat().st_size == 0:
+                raise ImageLoadError(f"{label}: empty file (0 bytes)")
             if path.stat().st_size > MAX_FILE_BYTES:
                 raise ImageLoadError(f"{label}: file too large ({path.stat().st_size / 1e6:.0f} MB)")
             fh = io.BytesIO(path.read_bytes())
@@ -66,7 +70,8 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> np
     except UnidentifiedImageError:
         raise ImageLoadError(f"{label}: not an image file (or an unsupported format)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageLoadError(f"{label}: image too large (decompression bomb guard)") from None
+        raise ImageLoadError(f"{label}: image too large (its header claims over {MAX_PIXELS // 1_000_000} megapixels; "
+                             "decompression-bomb guard)") from None
     except OSError as exc:
         raise ImageLoadError(f"{label}: cannot decode image ({exc})") from None
     except Exception as exc:  # any other decoder failure, still one line
