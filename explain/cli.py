@@ -29,6 +29,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layer", default=None, help="layer for Grad-CAM / activations (default last / first conv)")
     p.add_argument("--no-deletion", action="store_true", help="skip the deletion curves (faithfulness)")
+    p.add_argument("--crop", default="auto", choices=("auto", "face", "none"),
+                   help="auto: find faces, centre square if none (default); face: require one; none: already a crop")
+    p.add_argument("--face", type=int, default=1, help="which face to explain, 1 = the largest (default)")
     return p.parse_args(argv)
 
 
@@ -43,15 +46,22 @@ def run(args) -> dict:
     from models import load_model
     from models.intake import load_image
     from models.labels import verdict
-    from models.scoring import prepare
+    from models.scoring import analyse
 
-    image = prepare(load_image(args.image))
     detector = load_model(args.model)
+    crops, kind, warnings = analyse(load_image(args.image), args.crop)
+    if not 1 <= args.face <= len(crops):
+        raise ValueError(f"--face {args.face}: the image has {len(crops)} face(s)")
+    for w in warnings:
+        print(f"warning: {args.image}: {w}", file=sys.stderr)
+    face, image = crops[args.face - 1]
     out = Path(args.out or Path("explain_out") / Path(args.image).stem)
     out.mkdir(parents=True, exist_ok=True)
     want = set(METHODS[:4]) if args.method == "all" else {args.method}
     p_fake = float(detector.predict([image])[0])
     summary = {"path": args.image, "model": detector.name, "verdict": verdict(p_fake), "p_fake": p_fake,
+               "crop": kind, "face": args.face, "faces_found": sum(f is not None for f, _ in crops),
+               "box": None if face is None else list(face.box),
                "target": args.target, "seconds": {}, "figures": [], "regions": {}, "deletion": {}}
     explanations = {}
 

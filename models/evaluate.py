@@ -24,13 +24,15 @@ def parse_args(argv=None):
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threshold", type=float, default=None, help="P(fake) threshold for the verdict (default 0.5)")
+    p.add_argument("--crop", default="none", choices=("auto", "face", "none"),
+                   help="none (default): the folder holds face crops; auto/face: find faces first")
     p.add_argument("--perturb", default=None, metavar="SPEC",
                    help="degrade every image first: jpeg:Q (re-encode at quality Q) or resize:F (down by F, back up)")
     return p.parse_args(argv)
 
 
 def evaluate(detector, data: str, split: str | None = None, batch_size: int = 64, threshold=None,
-             progress: bool = True, perturb: str | None = None) -> dict:
+             progress: bool = True, perturb: str | None = None, crop: str = "none") -> dict:
     from models.data import SOURCE_KINDS, DataError, list_files
     from models.detector import THRESHOLD
     from models.metrics import compute_metrics, metrics_by_group, metrics_by_kind
@@ -44,7 +46,7 @@ def evaluate(detector, data: str, split: str | None = None, batch_size: int = 64
         raise DataError(f"no images under {data}")
     bar = tqdm(total=len(files), desc=f"evaluating {detector.name}", unit="img", disable=not progress)
     scores = list(score_paths(detector, files.paths, batch_size=batch_size, progress=lambda n: bar.update(n - bar.n),
-                              transform=transform))
+                              transform=transform, crop=crop))
     bar.close()
     ok = np.array([s.p_fake is not None for s in scores])
     errors = [s.to_dict() for s in scores if s.error]
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
     try:
         detector = load_model(args.model)
         result = evaluate(detector, args.data, args.split, args.batch_size, args.threshold, progress=not args.json,
-                          perturb=args.perturb)
+                          perturb=args.perturb, crop=args.crop)
     except (ModelNotFoundError, DataError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

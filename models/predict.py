@@ -1,8 +1,10 @@
 """Score images: ``python -m models.predict [--model M] [--json] IMAGE...``.
 
-One line per image: path, verdict and P(fake). A file that cannot be read gets a
-one-line error and the others go on. Exit status 0 when every file succeeded,
-2 when any failed.
+One line per image: path, verdict and P(fake) of its largest face (one more line per
+further face). Faces are found with mtcnn and cropped as the training data was
+(--crop auto); with no face the centre square is scored and a warning printed. A
+file that cannot be read gets a one-line error and the others go on. Exit status
+0 when every file succeeded, 2 when any failed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ def parse_args(argv=None):
     p.add_argument("--model", default=None, help="model name or .keras path (default: the shipped default)")
     p.add_argument("--json", action="store_true", help="one JSON object per line: path, verdict, p_fake[, error]")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--crop", default="auto", choices=("auto", "face", "none"),
+                   help="auto: find faces, centre square if none (default); face: require a face; "
+                        "none: the images are already face crops (no detection)")
     return p.parse_args(argv)
 
 
@@ -31,9 +36,13 @@ def main(argv=None) -> int:
     except ModelNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from models.labels import verdict
+
     failed = 0
-    for score in score_paths(detector, args.images, batch_size=args.batch_size):
+    for score in score_paths(detector, args.images, batch_size=args.batch_size, crop=args.crop):
         failed += score.error is not None
+        for warning in score.warnings:
+            print(f"warning: {score.path}: {warning}", file=sys.stderr, flush=True)
         if args.json:
             row = score.to_dict()
             row["model"] = detector.name
@@ -42,6 +51,8 @@ def main(argv=None) -> int:
             print(f"error: {score.error}", file=sys.stderr, flush=True)
         else:
             print(f"{score.path}\t{score.verdict}\t{score.p_fake:.4f}", flush=True)
+            for i, face in enumerate(score.faces[1:], start=2):
+                print(f"{score.path}[face {i}]\t{verdict(face['p_fake'])}\t{face['p_fake']:.4f}", flush=True)
     return 2 if failed else 0
 
 

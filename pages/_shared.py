@@ -107,3 +107,48 @@ def enlarge(image: np.ndarray, target: int = 256) -> np.ndarray:
     """Nearest-neighbour upscale so the model's low-resolution input is visible pixel for pixel."""
     factor = max(1, target // max(image.shape[:2]))
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def draw_faces(image: np.ndarray, faces) -> np.ndarray:
+    """The photo with every detected face boxed and numbered (1 = largest)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.fromarray(image)
+    draw = ImageDraw.Draw(img)
+    width = max(2, round(max(image.shape[:2]) / 300))
+    for i, face in enumerate(faces, start=1):
+        x, y, w, h = face.box
+        draw.rectangle([x, y, x + w, y + h], outline=(255, 40, 40), width=width)
+        draw.text((x + width, max(0, y - 12 * width)), str(i), fill=(255, 40, 40),
+                  font_size=max(12, 12 * width))
+    return np.asarray(img)
+
+
+def choose_face(image: np.ndarray, key: str):
+    """Find faces per the sidebar's crop setting, box and number them, let the user pick one.
+
+    Returns ``(crop, kind, index, crops, shown)``: the chosen 128 px crop, "face"/"center"/"none", the chosen
+    face's index (0 = largest), every (face, crop) pair and the photo to show (boxed when faces were found);
+    ``crop`` is None when a face was required and none found.
+    """
+    from models.faces import NoFaceError
+    from models.scoring import analyse
+
+    with st.sidebar:
+        mode = st.radio("Face crop", ["auto", "face", "none"], horizontal=True, key=f"{key}_crop",
+                        help="auto: find faces and crop them as the training data was (centre square if none); "
+                             "face: require a face; none: the image already is a face crop.")
+    try:
+        crops, kind, warnings = memo(("faces", image_key(image), mode), lambda: analyse(image, mode))
+    except NoFaceError as exc:
+        st.error(f"No face found in this image ({exc}). Switch 'Face crop' to auto or none to analyse it anyway.")
+        return None, None, None, [], image
+    for w in warnings:
+        st.warning(w[0].upper() + w[1:] + ".")
+    faces = [f for f, _ in crops if f is not None]
+    shown = draw_faces(image, faces) if faces and kind == "face" else image
+    index = 0
+    if len(crops) > 1:
+        index = st.selectbox(f"{len(crops)} faces found (numbered on the photo, largest first): which one?",
+                             list(range(len(crops))), format_func=lambda i: f"Face {i + 1}", key=f"{key}_face")
+    return crops[index][1], kind, index, crops, shown

@@ -9,8 +9,7 @@ from explain.faithfulness import deletion_curve
 from explain.regions import LABELS, detect_landmarks, summarize
 from models import default_model_name, list_models
 from models.preprocess import model_view
-from models.scoring import prepare
-from pages._shared import enlarge, ensure_navigation, get_detector, image_key, memo, pick_image
+from pages._shared import choose_face, enlarge, ensure_navigation, get_detector, image_key, memo, pick_image
 
 ensure_navigation()
 st.title("Explain")
@@ -91,12 +90,16 @@ if image is None:
 detector = get_detector(model_name)
 if detector.keras_model is None:
     st.warning(f"{model_name} is not a neural network: Grad-CAM and activation maps do not apply; LIME does.")
-crop = np.ascontiguousarray(prepare(image))
+crop, kind, index, crops, shown = choose_face(image, "explain")
+if crop is None:
+    st.stop()
+crop = np.ascontiguousarray(crop)
 p_fake = float(detector.predict([crop])[0])
 resolved = "fake" if (target == "fake" or (target == "verdict" and p_fake >= 0.5)) else "real"
 
 top = st.columns([1, 1, 1.3])
-top[0].image(crop, caption=f"{name}", width="stretch")
+top[0].image(shown, caption=f"{name}" + (f", face {index + 1} of {len(crops)}" if len(crops) > 1 else ""),
+             width="stretch")
 top[1].image(enlarge(model_view(crop, detector.input_size)), width="stretch",
              caption=f"What {detector.name} sees: {detector.input_size}x{detector.input_size} px")
 with top[2]:

@@ -5,8 +5,7 @@ import streamlit as st
 
 from models import THRESHOLD, default_model_name, list_models, verdict
 from models.preprocess import model_view
-from models.scoring import prepare
-from pages._shared import enlarge, ensure_navigation, get_detector, pick_image
+from pages._shared import choose_face, enlarge, ensure_navigation, get_detector, pick_image
 
 ensure_navigation()
 
@@ -25,16 +24,20 @@ image, name, sample = pick_image("predict")
 if image is None:
     st.stop()
 
-crop = prepare(image)
+crop, kind, index, crops, shown = choose_face(image, "predict")
+if crop is None:
+    st.stop()
 detector = get_detector(model_name)
-p_fake = float(detector.predict([crop])[0])
+all_p = detector.predict([c for _, c in crops])
+p_fake = float(all_p[index])
 label = verdict(p_fake)
 
 left, mid, right = st.columns([1.2, 1, 1.2])
 with left:
-    st.image(image, caption=f"{name} ({image.shape[1]}x{image.shape[0]})", width="stretch")
-    if crop.shape[:2] != image.shape[:2]:
-        st.caption("Not square: the centre square is scored.")
+    st.image(shown, caption=f"{name} ({image.shape[1]}x{image.shape[0]})", width="stretch")
+    st.caption({"face": f"Face {index + 1} of {len(crops)}, cropped as the training data was (1.3x its box).",
+                "center": "No face found: the centre square is scored.",
+                "none": "Taken as an already-made face crop (no detection)."}[kind])
 with mid:
     st.image(
         enlarge(model_view(crop, detector.input_size)),
@@ -51,6 +54,16 @@ with right:
     auc = detector.metadata.get("metrics", {}).get("test", {}).get("overall", {}).get("roc_auc")
     if auc is not None:
         st.caption(f"{detector.name}: test ROC AUC {auc:.3f}. A verdict is a signal, not proof.")
+
+if len(crops) > 1:
+    st.subheader("Every face")
+    st.dataframe(
+        pd.DataFrame([{"face": i + 1, "box [x, y, w, h]": str(list(f.box)), "confidence": round(f.confidence, 3),
+                       "P(fake)": float(p), "verdict": verdict(float(p))} for i, ((f, _), p) in
+                      enumerate(zip(crops, all_p))]),
+        hide_index=True,
+        column_config={"P(fake)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f")},
+    )
 
 if compare:
     st.subheader("All models")

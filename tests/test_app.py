@@ -92,14 +92,14 @@ def test_predict_bad_upload_shows_one_line_error():
 def test_predict_compare_all_models_matches_single_predictions():
     from models import list_models, load_model
     from models.catalog import ASTRONAUT, load_sample
-    from models.scoring import prepare
+    from models.scoring import analyse
 
     at = predict_page()
     at.sidebar.toggle[0].set_value(True).run()
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["model"]) == list_models()
-    crop = prepare(load_sample(ASTRONAUT))
+    crop = analyse(load_sample(ASTRONAUT), "auto")[0][0][1]  # the astronaut's face, cropped as the data was
     for _, row in table.iterrows():
         expected = float(load_model(row["model"]).predict([crop])[0])
         assert row["P(fake)"] == pytest.approx(expected, abs=1e-5)

@@ -47,7 +47,7 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def runs(files, oracle_model_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
-    model = ["--model", str(oracle_model_path)]
+    model = ["--model", str(oracle_model_path), "--crop", "none"]  # the synthetic files are face crops
     good = [str(files["png"]), str(files["jpg"])]
     mixed = [str(files["png"]), str(files["missing"]), str(files["text"]), str(files["jpg"]), str(files["truncated"])]
     invocations = {
@@ -55,6 +55,8 @@ def runs(files, oracle_model_path):
         "mixed": [*model, *mixed],
         "mixed_json": [*model, "--json", *mixed],
         "unknown_model": ["--model", "no_such_model_xyz", *good],
+        "auto_no_face": ["--model", str(oracle_model_path), "--json", *good],
+        "face_required": ["--model", str(oracle_model_path), "--json", "--crop", "face", *good],
     }
     procs = {
         key: subprocess.Popen([sys.executable, "-m", "models.predict", *args], cwd=REPO, env=env,
@@ -126,3 +128,20 @@ def test_unknown_model_exits_2_one_line(runs):
     lines = own_lines(r.stderr)
     assert len(lines) == 1
     assert lines[0].startswith("error: no model named 'no_such_model_xyz'")
+
+
+def test_no_face_is_a_warning_and_the_centre_square_is_scored(runs, files):
+    r = runs["auto_no_face"]
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["crop"] for row in rows] == ["center", "center"] and all(row["faces"] == [] for row in rows)
+    assert [row["verdict"] for row in rows] == ["fake", "real"]
+    warnings = own_lines(r.stderr)
+    assert len(warnings) == 2 and all(w.startswith("warning: ") and "no face found" in w for w in warnings)
+
+
+def test_crop_face_requires_a_face(runs):
+    r = runs["face_required"]
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert all(row["verdict"] is None and "no face found" in row["error"] for row in rows)
