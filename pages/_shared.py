@@ -116,11 +116,12 @@ def draw_faces(image: np.ndarray, faces) -> np.ndarray:
     img = Image.fromarray(image)
     draw = ImageDraw.Draw(img)
     width = max(2, round(max(image.shape[:2]) / 300))
+    size = max(14, 6 * width)
     for i, face in enumerate(faces, start=1):
         x, y, w, h = face.box
         draw.rectangle([x, y, x + w, y + h], outline=(255, 40, 40), width=width)
-        draw.text((x + width, max(0, y - 12 * width)), str(i), fill=(255, 40, 40),
-                  font_size=max(12, 12 * width))
+        draw.rectangle([x, y, x + size, y + size + 2], fill=(255, 40, 40))  # numbered tag, inside the box
+        draw.text((x + size // 4, y), str(i), fill=(255, 255, 255), font_size=size)
     return np.asarray(img)
 
 

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO
@@ -130,4 +131,29 @@ def test_explain_page_explains_sample(app_url, browser, tmp_path):
     page.get_by_role("tab", name="LIME").click()
     shot = os.environ.get("DEEPFAKE_SCREENSHOT_EXPLAIN")
     page.screenshot(path=shot or str(tmp_path / "explain.png"), full_page=True)
+    page.close()
+
+
+def test_group_photo_shows_numbered_faces(app_url, browser, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import expect
+    from skimage import data
+
+    face = data.astronaut()[0:256, 128:384]
+    group = tmp_path / "group.png"
+    Image.fromarray(np.concatenate([face, face[:, ::-1]], axis=1)).save(group)
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{app_url}/predict", wait_until="domcontentloaded")
+    page.get_by_text("Upload", exact=True).click()
+    page.locator('input[type="file"]').set_input_files(str(group))
+    expect(page.get_by_text(re.compile(r"2 faces found"))).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Every face")).to_be_visible()
+    expect(page.locator("h3", has_text="Verdict:")).to_contain_text(re.compile("FAKE|REAL"))
+    expect(page.locator('[data-testid="stMetric"]')).to_contain_text("P(fake)", timeout=60_000)
+    expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=60_000)
+    expect(page.locator('[data-testid="stImage"] img').nth(1)).to_be_visible(timeout=60_000)  # boxed photo + crop
+    page.wait_for_timeout(1500)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot = os.environ.get("DEEPFAKE_SCREENSHOT_GROUP")
+    page.screenshot(path=shot or str(tmp_path / "group.png"), full_page=True)
     page.close()
