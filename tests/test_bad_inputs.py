@@ -363,3 +363,16 @@ def test_app_upload_every_bad_input_in_one_session(matrix):
             assert not faces and not every_face, case.name
         if case.expect == "center":
             assert any("no face found" in w.value.lower() for w in at.warning), case.name
+
+
+def test_an_8000x6000_photo_is_accepted_and_analysed(tmp_path):
+    """48 megapixels is within the limits: decoded, scanned for faces on a <=1024 px copy, centre-cropped."""
+    from models.intake import load_image
+    from models.scoring import analyse
+
+    path = tmp_path / "big.png"
+    Image.fromarray(np.full((6000, 8000, 3), 128, np.uint8)).save(path)
+    image = load_image(path)
+    assert image.shape == (6000, 8000, 3)
+    crops, kind, warnings = analyse(image, "auto")
+    assert kind == "center" and crops[0][1].shape == (128, 128, 3) and warnings
