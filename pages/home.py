@@ -38,7 +38,7 @@ else:
 st.subheader("How to use it")
 st.markdown(
     """
-1. Open **Predict**, pick a built-in sample or upload a face image.
+1. Open **Predict**, pick a built-in sample or upload a photo (several faces are numbered; pick one).
 2. Read the verdict and P(fake). The page also shows the exact low-resolution input the model saw.
 3. Switch on **Compare all models** in the sidebar to see every installed detector's score side by side.
 4. Open **Explain** to see why: LIME superpixels (with a stability check across seeds), Grad-CAM, activation maps,
@@ -55,7 +55,8 @@ st.markdown(
     """
 - The detectors were trained on 128 px face crops of three kinds of fake: StyleGAN faces, LFW face swaps
   and photoshopped eye/nose/mouth edits. They have not seen diffusion-model faces, video, or heavy filters.
-- Non-square images are centre-cropped to a square before scoring; for best results upload a tight face crop.
+- Faces are found with mtcnn and cropped as the training data was; with no face the centre square is scored
+  (and the page says so). Verdicts near 0.5 can flip when the crop moves by a pixel or two: treat them as unsure.
 - The default, `detector_v1`, catches most face swaps and GAN faces but misses about 40% of photoshopped
   eye/nose/mouth edits at the default threshold; the study's two models are weak on this data (see the table).
 - Re-compression and downscaling cost a few points of accuracy (see the README's robustness numbers).
