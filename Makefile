@@ -46,6 +46,8 @@ bench: $(VENV)/.dev
 	$(PY) bench/bench_predict.py
 	$(PY) bench/bench_cost.py
 	$(PY) bench/bench_robustness.py
+	$(PY) bench/bench_explain.py
+	@echo "bench/bench_regions.py (about 8 minutes) runs separately: $(PY) bench/bench_regions.py"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
