@@ -78,18 +78,21 @@ def run(args) -> dict:
         summary["lime"] = {"top_positive": e.extras["top_positive"], "score": e.extras["score"],
                            "n_segments": e.extras["n_segments_actual"]}
         save(render.lime_panels(e, image), "lime")
-    supports_gradient = detector.keras_model is not None
-    if want & {"gradcam", "regions"} and supports_gradient:
+    if want & {"gradcam", "regions"} and detector.supports_gradcam:
         e = gradcam.explain(detector, image, target=args.target, layer=args.layer)
         explanations["gradcam"] = e
         summary["seconds"]["gradcam"] = round(e.seconds, 3)
         save(render.gradcam_overlay(e, image), "gradcam")
-    if "activations" in want and supports_gradient:
+    if "activations" in want and detector.supports_activations:
         e = activations.explain(detector, image, target=args.target, layer=args.layer)
         summary["seconds"]["activations"] = round(e.seconds, 3)
         summary["activations"] = {"layer": e.extras["layer"], "n_channels": int(e.extras["n_channels"])}
         save(render.activation_grid(e), "activations")
         save(render.activation_zoom(e), "activation_zoom")
+    for method, ok in (("gradcam", detector.supports_gradcam), ("activations", detector.supports_activations)):
+        if method in want and not ok:
+            summary.setdefault("not_applicable", []).append(method)
+            print(f"warning: {method} does not apply to {detector.name} (not a neural network)", file=sys.stderr)
     if want & {"regions", "lime", "gradcam"} and explanations:
         t = time.perf_counter()
         landmarks = detect_landmarks(image)

@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from models.data import CLASSES, DataError, list_files
-from models.detector import ASSETS_DIR, default_model_name, list_models, read_metadata
+from models.detector import ASSETS_DIR, MODEL_SUFFIXES, default_model_name, list_models, read_metadata
+
+
+def model_file(assets_dir: Path, name: str) -> Path:
+    """The installed file of model ``name`` (``.keras`` or ``.npz``)."""
+    for suffix in MODEL_SUFFIXES:
+        if (assets_dir / f"{name}{suffix}").is_file():
+            return assets_dir / f"{name}{suffix}"
+    return assets_dir / f"{name}.keras"
 
 
 def model_rows(assets_dir: Path | None = None) -> list[dict]:
@@ -18,7 +26,7 @@ def model_rows(assets_dir: Path | None = None) -> list[dict]:
     default = default_model_name()
     rows = []
     for name in list_models(assets_dir):
-        path = assets_dir / f"{name}.keras"
+        path = model_file(assets_dir, name)
         meta = read_metadata(path)
         test = meta.get("metrics", {}).get("test", {})
         overall = test.get("overall", {})
@@ -110,7 +118,7 @@ def markdown_table(assets_dir: Path | None = None, split: str = "test") -> str:
     per_source: dict[str, dict[str, tuple]] = {}
     per_kind: dict[str, dict[str, tuple]] = {}
     for name in names:
-        meta = read_metadata(assets_dir / f"{name}.keras")
+        meta = read_metadata(model_file(assets_dir, name))
         m = meta.get("metrics", {}).get(split, {})
         o = m.get("overall", {})
         lines.append(f"| `{name}` | {meta.get('input_size')} px | {meta.get('params', 0):,} | "

@@ -32,6 +32,8 @@ class Detector:
     metadata: dict
     keras_model = None
     path: Path | None = None
+    supports_gradcam = True  # capability flags the pages and the explain CLI read
+    supports_activations = True
 
     def predict(self, images, batch_size: int = 256) -> np.ndarray:
         raise NotImplementedError
@@ -90,19 +92,24 @@ def default_model_name() -> str:
     return DEFAULT_FILE.read_text().strip()
 
 
+MODEL_SUFFIXES = (".keras", ".npz")  # Keras models; spectrum baselines (plain arrays, never pickles)
+
+
 def list_models(assets_dir: Path | None = None) -> list[str]:
-    """Names of the installed models (``<name>.keras`` under ``assets/models``)."""
+    """Names of the installed models (``<name>.keras`` or ``<name>.npz`` under ``assets/models``)."""
     assets_dir = ASSETS_DIR if assets_dir is None else Path(assets_dir)
     if not assets_dir.is_dir():
         return []
-    return sorted(p.stem for p in assets_dir.glob("*.keras"))
+    return sorted(p.stem for p in assets_dir.iterdir() if p.suffix in MODEL_SUFFIXES)
 
 
 def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
     name_or_path = name_or_path or default_model_name()
     candidate = Path(name_or_path)
-    for path in (candidate, candidate.with_suffix(".keras"), ASSETS_DIR / f"{name_or_path}.keras"):
-        if path.is_file() and path.suffix == ".keras":
+    candidates = [candidate] + [candidate.with_suffix(s) for s in MODEL_SUFFIXES] + [
+        ASSETS_DIR / f"{name_or_path}{s}" for s in MODEL_SUFFIXES]
+    for path in candidates:
+        if path.is_file() and path.suffix in MODEL_SUFFIXES:
             return path
     available = ", ".join(list_models()) or "none"
     raise ModelNotFoundError(f"no model named {str(name_or_path)!r} (installed: {available})")
@@ -127,6 +134,16 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, cache: bool = T
     import keras
 
     metadata = read_metadata(path)
+    if path.suffix == ".npz":
+        from models.spectrum import SpectrumDetector
+
+        try:
+            detector = SpectrumDetector.load(path, metadata)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelNotFoundError(f"cannot load model {path.name}: {type(exc).__name__}: {exc}") from exc
+        if cache:
+            _CACHE[key] = detector
+        return detector
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # corrupt or incompatible file: one clear line

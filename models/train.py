@@ -28,7 +28,7 @@ from models.architectures import ARCHITECTURES
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
-    p.add_argument("--arch", required=True, choices=sorted(ARCHITECTURES))
+    p.add_argument("--arch", required=True, choices=sorted([*ARCHITECTURES, "spectrum"]))
     p.add_argument("--data", default=None, help="dataset root with train/val[/test]; default $DEEPFAKE_DATA or data/")
     p.add_argument("--out", default="assets/models", help="output folder (default assets/models)")
     p.add_argument("--name", default=None, help="model name (default: the architecture's, e.g. tuned_cnn)")
@@ -150,8 +150,53 @@ def _fit_portable(args, recipe, model, root, image_size, batch_size, patience, c
     return history, early, predict, config
 
 
+def train_spectrum(args) -> dict:
+    """The spectrum baseline: log power spectrum features -> standardised logistic regression (scikit-learn)."""
+    import time
+
+    from models import portable, spectrum
+    from models.files import data_root, fingerprint
+
+    root = data_root(args.data)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder not found: {root}")
+    name = args.name or "spectrum"
+    size = args.image_size or 128
+    started = time.time()
+    train_files = _split_files(root, "train")
+    if train_files is None:
+        raise FileNotFoundError(f"{root} needs a train/ folder with real/ and fake/")
+    features = spectrum.spectrum_features(portable.load_arrays(train_files, size), size)
+    mean, scale, coef, intercept = spectrum.fit(features, train_files.y, seed=args.seed)
+    det = spectrum.SpectrumDetector(name, mean, scale, coef, intercept, size)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    det.save(out / f"{name}.npz")
+    metadata = {
+        "name": name, "architecture": "spectrum",
+        "description": "Azimuthal log power spectrum (64 bins) + logistic regression",
+        "input_size": size, "labels": {"real": 0, "fake": 1}, "output": "logistic P(fake)",
+        "params": int(coef.size + 1),
+        "train_config": {"command": "python -m models.train " + shlex.join(args.argv), "arch": "spectrum",
+                         "image_size": size, "bins": spectrum.BINS, "classifier": "LogisticRegression(C=1)",
+                         "seed": args.seed, "train_seconds": round(time.time() - started, 1)},
+        "history": {}, "data": fingerprint(root), "versions": library_versions(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "metrics": {},
+    }
+    for split in ("val", "test"):
+        files = _split_files(root, split)
+        if files is not None:
+            metadata["metrics"][split] = split_metrics(files.y, det.predict(portable.load_arrays(files, size)),
+                                                       files.sources)
+    (out / f"{name}.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    return metadata
+
+
 def train(args) -> dict:
     import time
+
+    if args.arch == "spectrum":
+        return train_spectrum(args)
 
     import keras
 
@@ -242,7 +287,8 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     test = meta["metrics"].get("test", {}).get("overall")
-    summary = f"saved {Path(args.out) / meta['name']}.keras"
+    suffix = ".npz" if meta["architecture"] == "spectrum" else ".keras"
+    summary = f"saved {Path(args.out) / meta['name']}{suffix}"
     if test:
         auc = test["roc_auc"]
         summary += f"  test accuracy {test['accuracy']:.3f}  ROC AUC {'n/a' if auc is None else f'{auc:.3f}'}"

@@ -88,8 +88,8 @@ image, name, sample = pick_image("explain")
 if image is None:
     st.stop()
 detector = get_detector(model_name)
-if detector.keras_model is None:
-    st.warning(f"{model_name} is not a neural network: Grad-CAM and activation maps do not apply; LIME does.")
+if not (detector.supports_gradcam and detector.supports_activations):
+    st.info(f"{model_name} is not a neural network: Grad-CAM and activation maps do not apply; LIME does.")
 crop, kind, index, crops, shown = choose_face(image, "explain")
 if crop is None:
     st.stop()
@@ -129,7 +129,7 @@ with st.status("Explaining…", expanded=True) as status:
         stab = run_stability(model_name, crop, target, lime_params, reuse=lime_e,
                              progress=lambda d, t: bar.progress(d / t, text=f"Stability: {d}/{t}"))
     explanations = {"lime": lime_e}
-    if detector.keras_model is not None:
+    if detector.supports_gradcam:
         layers_cam = gradcam.conv_layers(detector)
         cam_layer = st.session_state.get("cam_layer") or gradcam.default_layer(detector)
         if cam_layer not in layers_cam:
@@ -164,7 +164,7 @@ with tabs[1]:
     else:
         st.info("Grad-CAM needs a neural network's gradients; it does not apply to this model.")
 with tabs[2]:
-    if detector.keras_model is not None:
+    if detector.supports_activations:
         layer_names = activations.layers(detector)
         c1, c2, c3 = st.columns(3)
         act_layer = c1.selectbox("Layer", layer_names, index=layer_names.index(activations.default_layer(detector)),

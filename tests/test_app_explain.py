@@ -120,3 +120,12 @@ def test_explain_dataset_image(shared_data, monkeypatch):
     box.select_index(box.options.index(fake)).run()
     assert not at.exception, at.exception
     assert any(c.value.startswith("Ground truth: **fake**") for c in at.caption)
+
+
+def test_spectrum_baseline_gets_lime_but_no_gradcam_or_activations():
+    at = explain_page(samples=200, stability=False, deletion=False, model="spectrum")
+    assert not at.exception, at.exception
+    assert any("not a neural network" in i.value for i in at.info)
+    assert any("does not apply" in i.value for i in at.info)
+    downloads = {d.proto.label for d in at.get("download_button")}
+    assert "Download lime.png" in downloads and "Download gradcam.png" not in downloads
