@@ -9,13 +9,13 @@ input image); each pixel belongs to exactly one region (eyes, then nose, then mo
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from explain.base import Explanation, check_image
+from models import faces
 
 REGIONS = ("left_eye", "right_eye", "nose", "mouth", "rest_of_face", "outside_face")
 INNER = REGIONS[:4]
@@ -25,8 +25,7 @@ LABELS = {
 }
 MIN_CONFIDENCE = 0.9
 
-_detector = None
-_lock = threading.RLock()  # re-entrant: detect_landmarks holds it while _mtcnn() builds the detector
+_detector = None  # tests may put a stand-in mtcnn here; otherwise models.faces' shared detector is used
 
 
 @dataclass(frozen=True)
@@ -44,26 +43,19 @@ class Landmarks:
 
 
 def _mtcnn():
-    global _detector
-    with _lock:
-        if _detector is None:
-            from mtcnn import MTCNN
-
-            import models  # noqa: F401  (quiet TensorFlow import)
-
-            _detector = MTCNN()
-    return _detector
+    """The one MTCNN instance shared with models.faces (loaded once per process)."""
+    return _detector if _detector is not None else faces._mtcnn()
 
 
 def detect_landmarks(image: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> Landmarks | None:
     """The largest confident face's landmarks in ``image`` (a face crop), or None when no face is found."""
     image = check_image(image)
-    with _lock:
-        faces = _mtcnn().detect_faces(image)
-    faces = [f for f in faces if f.get("confidence", 0) >= min_confidence and f.get("keypoints")]
-    if not faces:
+    with faces._lock:
+        found = _mtcnn().detect_faces(image)
+    found = [f for f in found if f.get("confidence", 0) >= min_confidence and f.get("keypoints")]
+    if not found:
         return None
-    face = max(faces, key=lambda f: f["box"][2] * f["box"][3])
+    face = max(found, key=lambda f: f["box"][2] * f["box"][3])
     k = {name: (float(x), float(y)) for name, (x, y) in face["keypoints"].items()}
     eyes = sorted([k["left_eye"], k["right_eye"]])  # viewer's left first
     mouth = sorted([k["mouth_left"], k["mouth_right"]])

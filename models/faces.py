@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
+from models.intake import as_rgb_uint8
+
 MIN_CONFIDENCE = 0.9
 MAX_SIDE = 1024
 CROP_SCALE = 1.3
@@ -55,19 +57,9 @@ def _mtcnn():
 
 
 def _rgb(image) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=-1)
-    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4) or min(arr.shape[:2]) < 1:
+    arr = as_rgb_uint8(image)
+    if min(arr.shape[:2]) < 1:
         raise ValueError(f"expected an HxWx3 RGB image, got shape {arr.shape}")
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    elif arr.shape[-1] == 4:
-        arr = arr[..., :3]
-    if arr.dtype != np.uint8:
-        if np.issubdtype(arr.dtype, np.floating) and arr.size and arr.max() <= 1.0:
-            arr = arr * 255.0
-        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
     return np.ascontiguousarray(arr)
 
 

@@ -12,25 +12,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from models.intake import as_rgb_uint8  # noqa: F401  (re-exported; TF-free home)
+
 RESIZE_METHOD = "bilinear"
-
-
-def as_rgb_uint8(image) -> np.ndarray:
-    """Coerce an array to HxWx3 uint8 RGB (grayscale is repeated, alpha dropped)."""
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=-1)
-    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"expected an HxWx3 RGB image, got shape {arr.shape}")
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    elif arr.shape[-1] == 4:
-        arr = arr[..., :3]
-    if arr.dtype != np.uint8:
-        if np.issubdtype(arr.dtype, np.floating) and arr.size and arr.max() <= 1.0:
-            arr = arr * 255.0
-        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-    return arr
 
 
 def resize_and_scale(image, size: int) -> tf.Tensor:
