@@ -33,18 +33,20 @@ def model_rows(assets_dir: Path | None = None) -> list[dict]:
         row = {
             "model": name,
             "default": name == default,
-            "architecture": meta.get("description") or meta.get("architecture", "?"),
-            "input px": meta.get("input_size"),
-            "params": meta.get("params"),
-            "file MB": round(path.stat().st_size / 1e6, 2),
-            "test accuracy": overall.get("accuracy"),
             "test ROC AUC": overall.get("roc_auc"),
+            "test accuracy": overall.get("accuracy"),
             "test recall": overall.get("recall"),
             "test n": overall.get("n"),
         }
         for kind, m in test.get("by_kind", {}).items():
             if kind != "real":
                 row[f"recall {kind}"] = m.get("recall")
+        row.update({
+            "input px": meta.get("input_size"),
+            "params": meta.get("params"),
+            "file KB": round(path.stat().st_size / 1e3, 1),
+            "architecture": meta.get("description") or meta.get("architecture", "?"),
+        })
         rows.append(row)
     return rows
 

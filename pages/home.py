@@ -10,7 +10,7 @@ ensure_navigation()
 
 st.title("Deepfake Lens")
 st.markdown(
-    "Deepfake Lens runs CNN detectors on a **face image**, gives a verdict with **P(fake)** "
+    "Deepfake Lens runs detectors (CNNs and a spectrum baseline) on a **face image**, gives a verdict with **P(fake)** "
     "(the model's probability that the face is fake), and helps you see *why*."
 )
 
@@ -27,7 +27,8 @@ else:
         column_config={
             "default": st.column_config.CheckboxColumn("default"),
             "params": st.column_config.NumberColumn(format="%d"),
-            **{c: pct for c in df.columns if c.startswith(("test ", "recall "))},
+            **{c: pct for c in df.columns if c.startswith(("test ", "recall ")) and c != "test n"},
+            "test n": st.column_config.NumberColumn(format="%d"),
         },
     )
     st.caption(
