@@ -49,6 +49,12 @@ class FileList:
     def y(self) -> np.ndarray:
         return np.asarray(self.labels, dtype=np.int64)
 
+    def without_sources(self, sources) -> FileList:
+        """A copy without the files of ``sources``."""
+        drop = set(sources)
+        keep = [i for i, s in enumerate(self.sources) if s not in drop]
+        return FileList(*([column[i] for i in keep] for column in (self.paths, self.labels, self.sources, self.names)))
+
 
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
     """The dataset root: ``explicit``, else env ``DEEPFAKE_DATA``, else ``data/`` in the repo."""

@@ -18,8 +18,17 @@ from models.preprocess import batch_to_model_input
 BINS = 64
 
 
-def spectrum_features(images, size: int = 128, bins: int = BINS) -> np.ndarray:
-    """(N, bins) azimuthal averages of log(|FFT|^2) of each image's grayscale, resized to ``size`` px."""
+def spectrum_features(images, size: int = 128, bins: int = BINS, chunk: int = 256) -> np.ndarray:
+    """(N, bins) azimuthal averages of log(|FFT|^2) of each image's grayscale, resized to ``size`` px.
+
+    Works ``chunk`` images at a time, so memory stays flat (a 10k-image FFT at once needs ~10 GB).
+    """
+    if len(images) > chunk:
+        return np.concatenate([_features(images[s : s + chunk], size, bins) for s in range(0, len(images), chunk)])
+    return _features(images, size, bins)
+
+
+def _features(images, size: int, bins: int) -> np.ndarray:
     x = batch_to_model_input(images, size)  # the shared preprocessing path, [0, 1]
     gray = x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
     power = np.abs(np.fft.fftshift(np.fft.fft2(gray), axes=(-2, -1))) ** 2

@@ -43,6 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
                    help="stop after the epoch that passes MIN minutes (best weights kept and saved)")
     p.add_argument("--workers", type=int, default=4, help="threads decoding/augmenting batches (v1)")
+    p.add_argument("--exclude-source", action="append", default=[], metavar="SOURCE",
+                   help="leave this source out of train and val (repeatable; test keeps it): cross-source studies")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -85,13 +87,16 @@ def split_metrics(y, p, sources) -> dict:
     }
 
 
-def _split_files(root, split):
+def _split_files(root, split, exclude=()):
+    """The files of one split, or None; ``exclude`` drops whole sources (never applied to test)."""
     from models.files import DataError, list_files
 
     try:
         files = list_files(root, split)
     except DataError:
         return None
+    if exclude and split != "test":
+        files = files.without_sources(exclude)
     return files if len(files) else None
 
 
@@ -102,7 +107,7 @@ def _fit_study(args, recipe, model, root, image_size, batch_size, patience, call
 
     from models.data import make_dataset
 
-    train_files, val_files = _split_files(root, "train"), _split_files(root, "val")
+    train_files, val_files = (_split_files(root, s, args.exclude_source) for s in ("train", "val"))
     train_ds = make_dataset(train_files, image_size, batch_size, shuffle=True, seed=args.seed)
     val_ds = make_dataset(val_files, image_size, batch_size=128)
     model.compile(optimizer=recipe.optimizer(), loss="binary_crossentropy",
@@ -131,7 +136,7 @@ def _fit_portable(args, recipe, model, root, image_size, batch_size, patience, c
     """Augmented in-memory training (models.portable); runs on any Keras backend."""
     from models import portable
 
-    train_files, val_files = _split_files(root, "train"), _split_files(root, "val")
+    train_files, val_files = (_split_files(root, s, args.exclude_source) for s in ("train", "val"))
     x_train = portable.load_arrays(train_files, image_size)
     x_val = portable.load_arrays(val_files, image_size)
     history, early, _, extra = portable.fit(
@@ -163,7 +168,7 @@ def train_spectrum(args) -> dict:
     name = args.name or "spectrum"
     size = args.image_size or 128
     started = time.time()
-    train_files = _split_files(root, "train")
+    train_files = _split_files(root, "train", args.exclude_source)
     if train_files is None:
         raise FileNotFoundError(f"{root} needs a train/ folder with real/ and fake/")
     features = spectrum.spectrum_features(portable.load_arrays(train_files, size), size)
@@ -178,7 +183,7 @@ def train_spectrum(args) -> dict:
         "input_size": size, "labels": {"real": 0, "fake": 1}, "output": "logistic P(fake)",
         "params": int(coef.size + 1),
         "train_config": {"command": "python -m models.train " + shlex.join(args.argv), "arch": "spectrum",
-                         "image_size": size, "bins": spectrum.BINS, "classifier": "LogisticRegression(C=1)",
+                         "image_size": size, "excluded_sources": list(args.exclude_source), "bins": spectrum.BINS, "classifier": "LogisticRegression(C=1)",
                          "seed": args.seed, "train_seconds": round(time.time() - started, 1)},
         "history": {}, "data": fingerprint(root), "versions": library_versions(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "metrics": {},
@@ -211,8 +216,8 @@ def train(args) -> dict:
     root = data_root(args.data)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root}")
-    train_files = _split_files(root, "train")
-    if train_files is None or _split_files(root, "val") is None:
+    train_files = _split_files(root, "train", args.exclude_source)
+    if train_files is None or _split_files(root, "val", args.exclude_source) is None:
         raise FileNotFoundError(f"{root} needs train/ and val/ folders, each with real/ and fake/")
 
     # Seeds: Python, NumPy and the backend (weights init, dropout, shuffling), plus deterministic TF kernels.
@@ -253,6 +258,7 @@ def train(args) -> dict:
             "command": "python -m models.train " + shlex.join(args.argv),
             "arch": args.arch,
             "options": options,
+            "excluded_sources": list(args.exclude_source),
             "image_size": image_size,
             "epochs": args.epochs,
             "epochs_run": len(hist.get("loss", [])),
