@@ -10,7 +10,7 @@ export DEEPFAKE_DATA ?= $(SHARED_DATA)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test lint venv dev-venv debian-deps bench clean
+.PHONY: run test lint venv dev-venv debian-deps bench eval clean
 
 run: $(VENV)/.runtime
 	$(VENV)/bin/streamlit run streamlit_app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
@@ -48,6 +48,16 @@ bench: $(VENV)/.dev
 	$(PY) bench/bench_robustness.py
 	$(PY) bench/bench_explain.py
 	@echo "bench/bench_regions.py (about 8 minutes) runs separately: $(PY) bench/bench_regions.py"
+
+# Calibrate every installed model on val (Platt), then cache its per-image scores on val and test for the
+# Models page (assets/models/<name>.eval*.csv) and re-measure the metrics in its JSON. About 5 minutes.
+eval: $(VENV)/.runtime
+	@test -n "$(DEEPFAKE_DATA)" || { echo "set DEEPFAKE_DATA to the dataset root"; exit 2; }
+	$(PY) -m models.calibration --all --data $(DEEPFAKE_DATA)
+	$(PY) -m models.evaluate --all --data $(DEEPFAKE_DATA) --split val --save
+	$(PY) -m models.evaluate --all --data $(DEEPFAKE_DATA) --split test --save
+	for m in $$($(PY) -c "from models import list_models; print(' '.join(list_models()))"); do \
+		$(PY) tools/ship_model.py - $$m --data $(DEEPFAKE_DATA) --metrics-only || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -12,5 +12,6 @@ pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/predict.py", title="Predict", icon=":material/image_search:", url_path="predict"),
     st.Page("pages/explain.py", title="Explain", icon=":material/psychology:", url_path="explain"),
+    st.Page("pages/models.py", title="Models", icon=":material/leaderboard:", url_path="models"),
 ]
 st.navigation(pages).run()

@@ -62,13 +62,28 @@ class Explanation:
         }
 
 
-def resolve_target(target: str, p_fake: float) -> str:
-    """``"verdict"`` -> the predicted class at the default threshold; ``"fake"``/``"real"`` unchanged."""
+def resolve_target(target: str, p_fake: float, threshold: float = THRESHOLD) -> str:
+    """``"verdict"`` -> the predicted class at ``threshold`` (pass ``detector.threshold``, the model's
+    operating point); ``"fake"``/``"real"`` unchanged."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
     if target == "verdict":
-        return "fake" if p_fake >= THRESHOLD else "real"
+        return "fake" if p_fake >= threshold else "real"
     return target
+
+
+def threshold_of(detector) -> float:
+    """The detector's verdict threshold (its saved operating point); THRESHOLD for objects without one."""
+    t = getattr(detector, "threshold", None)
+    return THRESHOLD if t is None else float(t)
+
+
+def calibrated(detector, p_raw) -> np.ndarray:
+    """Calibrated P(fake) for the raw model output an explainer read off the network itself (Grad-CAM and
+    activations run the Keras graph directly). Calibration is monotone, so gradients on the raw output
+    point the same way; objects without ``calibrate`` are taken as already calibrated."""
+    fn = getattr(detector, "calibrate", None)
+    return np.asarray(p_raw, np.float32) if fn is None else fn(p_raw)
 
 
 def check_image(image) -> np.ndarray:

@@ -1,8 +1,8 @@
 """``python -m explain IMAGE [--model M] [--method lime|gradcam|activations|regions|all] [--out DIR] [--json]``
 
-Explains one face image: writes the figures as PNGs into DIR and prints a summary (verdict, P(fake), top
-regions with their scores, deletion-curve areas, seconds per method). With --json, stdout holds exactly one
-JSON object. Exit status 0 on success, 2 on bad input (one line on stderr, never a traceback).
+Explains one face image: writes the figures as PNGs into DIR and prints a summary (verdict at the model's
+operating point, calibrated P(fake), the threshold, top regions with their scores, deletion-curve areas,
+seconds per method). With --json, stdout holds exactly one JSON object. Exit status 0 on success, 2 on bad input (one line on stderr, never a traceback).
 """
 
 from __future__ import annotations
@@ -58,8 +58,10 @@ def run(args) -> dict:
     out = Path(args.out or Path("explain_out") / Path(args.image).stem)
     out.mkdir(parents=True, exist_ok=True)
     want = set(METHODS[:4]) if args.method == "all" else {args.method}
-    p_fake = float(detector.predict([image])[0])
-    summary = {"path": args.image, "model": detector.name, "verdict": verdict(p_fake), "p_fake": p_fake,
+    p_fake = float(detector.predict([image])[0])  # calibrated; the verdict at the model's operating point
+    threshold = float(detector.threshold)
+    summary = {"path": args.image, "model": detector.name, "verdict": verdict(p_fake, threshold), "p_fake": p_fake,
+               "threshold": threshold, "calibrated": detector.calibration is not None,
                "crop": kind, "face": args.face, "faces_found": sum(f is not None for f, _ in crops),
                "box": None if face is None else list(face.box),
                "target": args.target, "seconds": {}, "figures": [], "regions": {}, "deletion": {}}
@@ -121,7 +123,9 @@ def run(args) -> dict:
 
 
 def format_summary(s: dict) -> str:
-    lines = [f"{s['path']}: {s['verdict']} (P(fake) {s['p_fake']:.3f}) by {s['model']}"]
+    threshold = s.get("threshold")
+    at = "" if threshold is None else f", threshold {threshold:.3f}"
+    lines = [f"{s['path']}: {s['verdict']} (P(fake) {s['p_fake']:.3f}{at}) by {s['model']}"]
     target = s["verdict"] if s["target"] == "verdict" else s["target"]
     for method, ranking in s["regions"].items():
         if not ranking:

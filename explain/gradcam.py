@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from explain.base import Explanation, check_image, resolve_target, to_image_size
+from explain.base import Explanation, calibrated, check_image, resolve_target, threshold_of, to_image_size
 from explain.layers import CONV_TYPES, compiled, find_layer, forward, list_layers, spatial_map
 
 METHOD = "gradcam"
@@ -34,10 +34,19 @@ def conv_layers(detector) -> list[str]:
 
 
 def default_layer(detector) -> str:
-    """The last conv layer of the model (searching nested models too)."""
+    """The last conv layer of the model (searching nested models too).
+
+    For an ensemble, the last conv layer of its first member (the strongest, by convention of
+    ``--members``), not of whichever member happens to come last.
+    """
     names = conv_layers(detector)
     if not names:
         raise ValueError(f"{detector.name}: the model has no conv layers to compute Grad-CAM on")
+    members = (getattr(detector, "metadata", None) or {}).get("members") or []
+    if members:
+        first = [n for n in names if n.split("/", 1)[0] == members[0].get("name")]
+        if first:
+            return first[-1]
     return names[-1]
 
 
@@ -81,8 +90,10 @@ def explain(detector, image, *, target: str = "verdict", layer: str | None = Non
     fn = compiled(model, ref, detector.input_size, "gradcam", _gradient_fn)
     acts, p_fake, grads = fn(detector.preprocess([image]))
     acts = spatial_map(acts, ref.name)
-    p_fake = float(np.asarray(p_fake)[0])
-    resolved = resolve_target(target, p_fake)
+    # the gradient is of the raw output; calibration is monotone increasing (a positive factor per image),
+    # so the map, once scaled to max |value| = 1, is the same. p_fake is the calibrated one, as shown.
+    p_fake = float(calibrated(detector, np.asarray(p_fake)[:1])[0])
+    resolved = resolve_target(target, p_fake, threshold_of(detector))
     # d(1 - P(fake))/dA = -dP(fake)/dA: one gradient serves both classes.
     grads = spatial_map(grads, ref.name) * (1.0 if resolved == "fake" else -1.0)
 

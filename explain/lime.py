@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from explain.base import Explanation, check_image, resolve_target
+from explain.base import Explanation, check_image, resolve_target, threshold_of
 
 METHOD = "lime"
 LABELS = {"real": 0, "fake": 1}  # LIME class index per class name (classifier_fn returns [P(real), P(fake)])
@@ -117,7 +117,7 @@ def explain(detector, image, *, target: str = "verdict", n_segments: int = 100, 
     full = check_image(image)
     start = time.perf_counter()
     p_fake = float(detector.predict([full])[0])
-    resolved = resolve_target(target, p_fake)
+    resolved = resolve_target(target, p_fake, threshold_of(detector))
     label = LABELS[resolved]
 
     image = _working_copy(full, max_side)

@@ -153,3 +153,26 @@ def deletion_plot(curve):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def lime_compare(items, image: np.ndarray, cols: int = 3):
+    """Side by side, one panel per model: its top-10 LIME superpixels (green for, red against its target).
+
+    ``items``: (model name, P(fake), verdict, Explanation) tuples.
+    """
+    n = len(items)
+    cols = min(cols, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.9 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (name, p_fake, verdict, expl) in zip(axes.ravel(), items):
+        seg = expl.segments
+        pn = expl.extras["mask_pos_neg"]
+        img = _overlay(_overlay(image, pn > 0, POS), pn < 0, NEG)
+        img[find_boundaries(seg, mode="inner")] *= 0.6
+        ax.imshow(img)
+        ax.set_title(f"{name}\n{verdict.upper()} · P(fake) {p_fake:.3f} · evidence for '{expl.target}'", fontsize=8)
+    fig.suptitle("LIME top 10 superpixels per model: green for, red against", fontsize=9)
+    fig.tight_layout()
+    return fig

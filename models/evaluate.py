@@ -9,8 +9,11 @@ fake when sources are known (``manifest.csv`` or ``<source>__`` file names).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -18,7 +21,8 @@ from tqdm.auto import tqdm
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n")[0])
-    p.add_argument("--model", default=None, help="model name or .keras path (default: the shipped default)")
+    p.add_argument("--model", default=None, help="model name or path (default: the shipped default)")
+    p.add_argument("--all", action="store_true", help="evaluate every installed model in turn")
     p.add_argument("--data", required=True, help="folder with real/ and fake/ (or a dataset root with --split)")
     p.add_argument("--split", default=None, help="evaluate DIR/SPLIT (e.g. test) when DIR is a dataset root")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
@@ -28,18 +32,46 @@ def parse_args(argv=None):
                    help="none (default): the folder holds face crops; auto/face: find faces first")
     p.add_argument("--perturb", default=None, metavar="SPEC",
                    help="degrade every image first: jpeg:Q (re-encode at quality Q) or resize:F (down by F, back up)")
+    p.add_argument("--save", action="store_true",
+                   help="also write one row per image (path, source, label, p_fake) to the model's evaluation CSV: "
+                        "<name>.eval.csv for the test split, <name>.eval-<split>.csv otherwise (see --save-dir)")
+    p.add_argument("--save-dir", default=None, help="folder for --save (default assets/models)")
     return p.parse_args(argv)
 
 
+EVAL_COLUMNS = ("path", "source", "label", "p_fake")
+
+
+def eval_csv_path(name: str, split: str | None = "test", folder=None) -> Path:
+    """Where ``--save`` writes (and the Models page reads) a model's per-image scores on ``split``."""
+    from models.detector import ASSETS_DIR
+
+    folder = Path(folder) if folder is not None else ASSETS_DIR
+    return folder / (f"{name}.eval.csv" if split in (None, "test") else f"{name}.eval-{split}.csv")
+
+
+def save_scores(out: Path, rows) -> Path:
+    """Write ``(path, source, label, p_fake)`` rows as CSV, atomically. Paths only, never pixels."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(EVAL_COLUMNS)
+        for path, source, label, p in rows:
+            writer.writerow([path, source, int(label), f"{p:.6f}"])
+    os.replace(tmp, out)
+    return out
+
+
 def evaluate(detector, data: str, split: str | None = None, batch_size: int = 64, threshold=None,
-             progress: bool = True, perturb: str | None = None, crop: str = "none") -> dict:
+             progress: bool = True, perturb: str | None = None, crop: str = "none", save_to=None) -> dict:
     from models.data import SOURCE_KINDS, DataError, list_files
     from models.detector import THRESHOLD
     from models.metrics import compute_metrics, metrics_by_group, metrics_by_kind
     from models.perturb import parse
     from models.scoring import score_paths
 
-    threshold = THRESHOLD if threshold is None else threshold
+    threshold = getattr(detector, "threshold", THRESHOLD) if threshold is None else threshold
     transform = parse(perturb) if perturb else None
     files = list_files(data, split)
     if len(files) == 0:
@@ -60,7 +92,20 @@ def evaluate(detector, data: str, split: str | None = None, batch_size: int = 64
         result["by_kind"] = metrics_by_kind(y, p, sources, SOURCE_KINDS, threshold)
     if errors:
         result["errors"] = errors
+    if save_to is not None:
+        base = Path(data) / split if split else Path(data)
+        rows = ((_relative(path, base.parent if split else base), src, y_i, p_i)
+                for path, src, y_i, p_i in zip([f for f, good in zip(files.paths, ok) if good], sources, y, p))
+        result["saved"] = str(save_scores(Path(save_to), rows))
     return result
+
+
+def _relative(path: str, base: Path) -> str:
+    """``path`` relative to the dataset root when it lies under it (portable between machines)."""
+    try:
+        return Path(path).relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _fmt(v) -> str:
@@ -90,6 +135,8 @@ def format_report(r: dict) -> str:
                 lines.append(f"  {'real (correctly passed)':<26} {m['n']:5d} {_fmt(m['accuracy']):>6}")
             else:
                 lines.append(f"  {g:<26} {m['n_fake']:5d} {_fmt(m['recall']):>6} {_fmt(m['roc_auc']):>6}")
+    if r.get("saved"):
+        lines.append(f"per-image scores saved to {r['saved']}")
     if r.get("errors"):
         lines.append(f"{len(r['errors'])} file(s) could not be read:")
         lines += [f"  {e['error']}" for e in r["errors"]]
@@ -99,17 +146,26 @@ def format_report(r: dict) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from models.data import DataError
-    from models.detector import ModelNotFoundError, load_model
+    from models.detector import ModelNotFoundError, list_models, load_model
 
-    try:
-        detector = load_model(args.model)
-        result = evaluate(detector, args.data, args.split, args.batch_size, args.threshold, progress=not args.json,
-                          perturb=args.perturb, crop=args.crop)
-    except (ModelNotFoundError, DataError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if args.save and (args.perturb or args.crop != "none"):
+        print("error: --save stores the reference scores: use it without --perturb and with --crop none",
+              file=sys.stderr)
         return 2
-    print(json.dumps(result) if args.json else format_report(result))
-    return 0
+    names = list_models() if args.all else [args.model]
+    status = 0
+    for name in names:
+        try:
+            detector = load_model(name)
+            save_to = eval_csv_path(detector.name, args.split, args.save_dir) if args.save else None
+            result = evaluate(detector, args.data, args.split, args.batch_size, args.threshold,
+                              progress=not args.json, perturb=args.perturb, crop=args.crop, save_to=save_to)
+        except (ModelNotFoundError, DataError, OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        print(json.dumps(result) if args.json else format_report(result), flush=True)
+    return status
 
 
 if __name__ == "__main__":

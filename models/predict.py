@@ -1,10 +1,11 @@
 """Score images: ``python -m models.predict [--model M] [--json] IMAGE...``.
 
 One line per image: path, verdict and P(fake) of its largest face (one more line per
-further face). Faces are found with mtcnn and cropped as the training data was
-(--crop auto); with no face the centre square is scored and a warning printed. A
-file that cannot be read gets a one-line error and the others go on. Exit status
-0 when every file succeeded, 2 when any failed.
+further face). P(fake) is calibrated, and the verdict uses the model's saved operating
+point (``threshold`` in the --json rows; 0.5 when none is saved). Faces are found with
+mtcnn and cropped as the training data was (--crop auto); with no face the centre
+square is scored and a warning printed. A file that cannot be read gets a one-line
+error and the others go on. Exit status 0 when every file succeeded, 2 when any failed.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def main(argv=None) -> int:
         else:
             print(f"{score.path}\t{score.verdict}\t{score.p_fake:.4f}", flush=True)
             for i, face in enumerate(score.faces[1:], start=2):
-                print(f"{score.path}[face {i}]\t{verdict(face['p_fake'])}\t{face['p_fake']:.4f}", flush=True)
+                label = verdict(face["p_fake"], score.threshold)
+                print(f"{score.path}[face {i}]\t{label}\t{face['p_fake']:.4f}", flush=True)
     return 2 if failed else 0
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.detector import Detector, verdict
+from models.detector import THRESHOLD, Detector, verdict
 from models.faces import NoFaceError, face_crops
 from models.intake import ImageLoadError, load_image
 
@@ -26,14 +26,15 @@ class Score:
     crop: str | None = None  # "face", "center" or "none"
     faces: list[dict] = field(default_factory=list)  # largest first: box [x, y, w, h], confidence, p_fake
     warnings: list[str] = field(default_factory=list)
+    threshold: float = THRESHOLD  # the verdict threshold used: the detector's operating point
 
     @property
     def verdict(self) -> str | None:
-        return None if self.p_fake is None else verdict(self.p_fake)
+        return None if self.p_fake is None else verdict(self.p_fake, self.threshold)
 
     def to_dict(self) -> dict:
-        d = {"path": self.path, "verdict": self.verdict, "p_fake": self.p_fake, "crop": self.crop,
-             "faces": self.faces}
+        d = {"path": self.path, "verdict": self.verdict, "p_fake": self.p_fake, "threshold": self.threshold,
+             "crop": self.crop, "faces": self.faces}
         if self.warnings:
             d["warnings"] = self.warnings
         if self.error is not None:
@@ -68,12 +69,14 @@ def score_paths(
     runs on every crop of a chunk at once.
 
     ``crop``: "auto" (detect faces; centre square when none), "face" (a face is required) or "none" (the
-    image is already a crop). ``progress(n_done)`` is called after each chunk; ``transform`` is applied to
-    each decoded image first (e.g. a :mod:`models.perturb` perturbation).
+    image is already a crop). Scores are the detector's calibrated P(fake); verdicts use its threshold
+    (``detector.threshold``: the saved operating point). ``progress(n_done)`` is called after each chunk;
+    ``transform`` is applied to each decoded image first (e.g. a :mod:`models.perturb` perturbation).
     """
     if crop not in CROP_MODES:
         raise ValueError(f"crop mode must be one of {', '.join(CROP_MODES)}, not {crop!r}")
     paths = list(paths)
+    threshold = float(getattr(detector, "threshold", THRESHOLD))
     done = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(paths), batch_size):
@@ -83,7 +86,7 @@ def score_paths(
             probs = iter(detector.predict(images)) if images else iter(())
             for path, (crops, kind, warnings, error) in zip(chunk, loaded):
                 if error is not None:
-                    yield Score(path, error=error)
+                    yield Score(path, error=error, threshold=threshold)
                     continue
                 faces = []
                 first = None
@@ -92,7 +95,7 @@ def score_paths(
                     first = p if first is None else first
                     if face is not None:
                         faces.append({"box": list(face.box), "confidence": round(face.confidence, 4), "p_fake": p})
-                yield Score(path, p_fake=first, crop=kind, faces=faces, warnings=list(warnings))
+                yield Score(path, p_fake=first, crop=kind, faces=faces, warnings=list(warnings), threshold=threshold)
             done += len(chunk)
             if progress is not None:
                 progress(done)

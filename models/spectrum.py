@@ -57,7 +57,8 @@ class SpectrumDetector(Detector):
         self.coef, self.intercept = np.asarray(coef, np.float64).ravel(), float(np.ravel(intercept)[0])
         self.metadata, self.path = metadata or {}, path
 
-    def predict(self, images, batch_size: int = 256) -> np.ndarray:
+    def predict_raw(self, images, batch_size: int = 256) -> np.ndarray:
+        """The logistic regression's own P(fake); ``predict`` (the base class's) applies the calibration."""
         out = np.empty((len(images),), np.float32)
         for s in range(0, len(images), batch_size):
             f = spectrum_features(images[s : s + batch_size], self.input_size, self.bins)

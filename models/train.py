@@ -1,4 +1,4 @@
-"""Train a detector: ``python -m models.train --arch {baseline,tuned,v1} --data DIR --out assets/models``.
+"""Train a detector: ``python -m models.train --arch {baseline,tuned,v1,xception,ensemble,spectrum} --data DIR``.
 
 Writes ``<name>.keras`` and ``<name>.json`` (architecture, input size, label
 convention, training config and the exact command, per-epoch history, data
@@ -9,13 +9,17 @@ per kind of fake).
 validation accuracy). ``v1`` trains through :mod:`models.portable` (augmentation,
 AdamW with warm-up and cosine decay, early stopping on validation ROC AUC), which
 also runs with Keras on the JAX backend (``KERAS_BACKEND=jax``) where TensorFlow
-is not installed.
+is not installed. ``xception`` (ImageNet transfer: ``--weights``, ``--trainable-base``)
+uses the study recipe. ``ensemble --members a,b[,c]`` freezes installed models and
+trains only its head, on the members' P(fake) computed once (exactly what the frozen
+members give inside the model). See ``docs/TRAINING.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import math
 import platform
@@ -36,8 +40,16 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=25)
     p.add_argument("--batch-size", type=int, default=None, help="default: the recipe's (baseline 64, tuned 16)")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: the recipe's)")
-    p.add_argument("--learning-rate", type=float, default=None, help="peak learning rate (v1 only)")
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="peak learning rate (v1); the optimizer's learning rate for the other recipes")
     p.add_argument("--width", type=float, default=None, help="channel width multiplier (v1 only)")
+    p.add_argument("--weights", default=None, metavar="imagenet|PATH|none",
+                   help="xception base weights: 'imagenet' (download, or the keras cache), a local "
+                        "xception_weights_tf_dim_ordering_tf_kernels_notop.h5, or 'none' (random; the default)")
+    p.add_argument("--trainable-base", action="store_true",
+                   help="xception: train the base too (default: frozen, only the head trains)")
+    p.add_argument("--members", default=None, metavar="A,B[,C]",
+                   help="ensemble: installed model names or .keras paths, comma-separated (frozen)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-dir", default=None, help="back up each epoch here and resume from it if interrupted")
     p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
@@ -76,14 +88,16 @@ def save_weights_only_model(model, path) -> None:
     clone.save(path)
 
 
-def split_metrics(y, p, sources) -> dict:
+def split_metrics(y, p, sources, threshold: float | None = None) -> dict:
     from models.files import SOURCE_KINDS
+    from models.labels import THRESHOLD
     from models.metrics import compute_metrics, metrics_by_group, metrics_by_kind
 
+    t = THRESHOLD if threshold is None else threshold
     return {
-        "overall": compute_metrics(y, p),
-        "by_source": metrics_by_group(y, p, sources),
-        "by_kind": metrics_by_kind(y, p, sources, SOURCE_KINDS),
+        "overall": compute_metrics(y, p, t),
+        "by_source": metrics_by_group(y, p, sources, t),
+        "by_kind": metrics_by_kind(y, p, sources, SOURCE_KINDS, t),
     }
 
 
@@ -110,7 +124,7 @@ def _fit_study(args, recipe, model, root, image_size, batch_size, patience, call
     train_files, val_files = (_split_files(root, s, args.exclude_source) for s in ("train", "val"))
     train_ds = make_dataset(train_files, image_size, batch_size, shuffle=True, seed=args.seed)
     val_ds = make_dataset(val_files, image_size, batch_size=128)
-    model.compile(optimizer=recipe.optimizer(), loss="binary_crossentropy",
+    model.compile(optimizer=_optimizer(args, recipe), loss="binary_crossentropy",
                   metrics=["accuracy", keras.metrics.AUC(name="auc")])
     early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
                                           min_delta=recipe.min_delta, restore_best_weights=True)
@@ -130,6 +144,112 @@ def _fit_study(args, recipe, model, root, image_size, batch_size, patience, call
         "augmentation": None,
     }
     return history, early, predict, config
+
+
+def _optimizer(args, recipe):
+    optimizer = recipe.optimizer()
+    if args.learning_rate is not None:
+        optimizer.learning_rate = args.learning_rate
+    return optimizer
+
+
+def _fit_frozen_features(args, recipe, model, root, image_size, batch_size, patience, callbacks):
+    """Train only an ensemble's head, on its frozen members' P(fake) for each image, computed once.
+
+    The members are frozen and run in inference mode inside the ensemble, and there is no augmentation, so
+    their outputs for an image never change: training the head on them is training the ensemble, at the cost
+    of one pass over the data instead of one per epoch. The head's trained weights are then copied into the
+    ensemble, and the full model's val predictions are checked against the head's (``feature_check``).
+    """
+    import keras
+    import numpy as np
+
+    from models.architectures import ENSEMBLE_HEAD_LAYERS, build_ensemble_head
+    from models.data import make_dataset
+
+    def images(files):
+        return make_dataset(files, image_size, batch_size=128).map(lambda x, y: x)
+
+    train_files, val_files = (_split_files(root, s, args.exclude_source) for s in ("train", "val"))
+    members = keras.Model(model.inputs, model.get_layer("members").output, name="ensemble_members")
+    f_train = members.predict(images(train_files), verbose=0)
+    f_val = members.predict(images(val_files), verbose=0)
+    head = build_ensemble_head(f_train.shape[1])
+    for name in ENSEMBLE_HEAD_LAYERS:  # start from the ensemble's own (seeded) initial head weights
+        head.get_layer(name).set_weights(model.get_layer(name).get_weights())
+    head.compile(optimizer=_optimizer(args, recipe), loss="binary_crossentropy",
+                 metrics=["accuracy", keras.metrics.AUC(name="auc")])
+    early = keras.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=patience,
+                                          min_delta=recipe.min_delta, restore_best_weights=True)
+    cbs = [keras.callbacks.BackupAndRestore(args.checkpoint_dir)] if args.checkpoint_dir else []
+    cbs += [early, *callbacks]
+    history = head.fit(f_train, np.asarray(train_files.y, np.float32), batch_size=batch_size, epochs=args.epochs,
+                       validation_data=(f_val, np.asarray(val_files.y, np.float32)), shuffle=True, callbacks=cbs,
+                       verbose=0)
+    for name in ENSEMBLE_HEAD_LAYERS:
+        model.get_layer(name).set_weights(head.get_layer(name).get_weights())
+
+    cache: dict = {}
+
+    def predict(files):
+        key = tuple(files.paths)
+        if key not in cache:
+            cache[key] = model.predict(images(files), verbose=0).reshape(-1)
+        return cache[key]
+
+    p_head = head.predict(f_val, verbose=0).reshape(-1)
+    config = {
+        "trainer": "frozen_features",
+        "optimizer": keras.optimizers.serialize(head.optimizer)["class_name"],
+        "learning_rate": float(keras.ops.convert_to_numpy(head.optimizer.learning_rate)),
+        "early_stopping": {"monitor": "val_loss", "patience": patience, "min_delta": recipe.min_delta,
+                           "restore_best_weights": True},
+        "augmentation": None,
+        "members_frozen": True,
+        "trainable_params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
+        "feature_check": {"split": "val",
+                          "max_abs_diff": float(np.max(np.abs(predict(val_files) - p_head)))},
+    }
+    return history, early, predict, config
+
+
+def _sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_members(spec: str):
+    """``--members a,b[,c]`` -> (architectures.Member list, metadata records). Members must be Keras models."""
+    from models.architectures import Member, member_layer_name
+    from models.detector import load_model, resolve_model_path
+
+    names = [s.strip() for s in (spec or "").split(",") if s.strip()]
+    if len(names) < 2:
+        raise ValueError("--arch ensemble needs --members with at least two models, e.g. --members a,b")
+    members, records, seen = [], [], set()
+    for given in names:
+        path = resolve_model_path(given).resolve()
+        if path in seen:
+            raise ValueError(f"ensemble member {given!r} is listed twice")
+        seen.add(path)
+        detector = load_model(path, cache=False)  # a private copy: freezing and renaming it touches no cache
+        if detector.keras_model is None:
+            raise ValueError(f"ensemble member {given!r} ({path.name}) is not a Keras model; "
+                             "ensembles take Keras (.keras) detectors only")
+        name = member_layer_name(detector.name)
+        if name in {m.name for m in members}:
+            name = member_layer_name(path.stem)
+        if name in {m.name for m in members}:
+            name = f"{name}_{len(members) + 1}"
+        members.append(Member(name, detector.keras_model, int(detector.input_size)))
+        records.append({"name": name, "model": given, "file": path.name,
+                        "architecture": detector.metadata.get("architecture"),
+                        "input_size": int(detector.input_size), "params": int(detector.keras_model.count_params()),
+                        "sha256": _sha256(path)})
+    return members, records
 
 
 def _fit_portable(args, recipe, model, root, image_size, batch_size, patience, callbacks):
@@ -183,7 +303,7 @@ def train_spectrum(args) -> dict:
         "input_size": size, "labels": {"real": 0, "fake": 1}, "output": "logistic P(fake)",
         "params": int(coef.size + 1),
         "train_config": {"command": "python -m models.train " + shlex.join(args.argv), "arch": "spectrum",
-                         "image_size": size, "excluded_sources": list(args.exclude_source), "bins": spectrum.BINS, "classifier": "LogisticRegression(C=1)",
+                         "image_size": size, "excluded_sources": list(args.exclude_source), "n_train": len(train_files), "bins": spectrum.BINS, "classifier": "LogisticRegression(C=1)",
                          "seed": args.seed, "train_seconds": round(time.time() - started, 1)},
         "history": {}, "data": fingerprint(root), "versions": library_versions(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "metrics": {},
@@ -230,12 +350,25 @@ def train(args) -> dict:
     options = {"width": args.width} if args.width is not None else {}
     if options and args.arch != "v1":
         raise ValueError("--width applies to --arch v1 only")
-    model = recipe.build(image_size, **options)
+    if (args.weights is not None or args.trainable_base) and args.arch != "xception":
+        raise ValueError("--weights and --trainable-base apply to --arch xception only")
+    if args.members is not None and args.arch != "ensemble":
+        raise ValueError("--members applies to --arch ensemble only")
+    extra_metadata = {}
+    if args.arch == "xception":
+        options = {"weights": args.weights or "none", "trainable_base": bool(args.trainable_base)}
+    if args.arch == "ensemble":
+        members, extra_metadata["members"] = load_members(args.members)
+        image_size = args.image_size or max(m.input_size for m in members)
+        model = recipe.build(image_size, members=members)
+        options = {"members": [m.name for m in members]}
+    else:
+        model = recipe.build(image_size, **options)
     callbacks = [] if args.quiet else [TqdmCallback(args.epochs, math.ceil(len(train_files) / batch_size))]
     time_limit = TimeLimit(args.time_limit * 60) if args.time_limit else None
     if time_limit:
         callbacks.append(time_limit)
-    fit = _fit_portable if recipe.trainer == "portable" else _fit_study
+    fit = {"portable": _fit_portable, "frozen_features": _fit_frozen_features}.get(recipe.trainer, _fit_study)
     started = time.time()
     history, early, predict, fit_config = fit(args, recipe, model, root, image_size, batch_size, patience, callbacks)
     seconds = time.time() - started
@@ -254,11 +387,14 @@ def train(args) -> dict:
         "labels": {"real": 0, "fake": 1},
         "output": "sigmoid P(fake)",
         "params": int(model.count_params()),
+        **extra_metadata,
         "train_config": {
             "command": "python -m models.train " + shlex.join(args.argv),
             "arch": args.arch,
             "options": options,
+            **({k: options[k] for k in ("weights", "trainable_base")} if args.arch == "xception" else {}),
             "excluded_sources": list(args.exclude_source),
+            "n_train": len(train_files),
             "image_size": image_size,
             "epochs": args.epochs,
             "epochs_run": len(hist.get("loss", [])),

@@ -58,9 +58,22 @@ def image_key(image: np.ndarray) -> str:
     return f"{image.shape}:{hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()}"
 
 
-@st.cache_resource(show_spinner="Loading model…")
-def get_detector(name: str):
+@st.cache_resource(show_spinner="Loading model…", max_entries=32)
+def _cached_detector(name: str, stamp: tuple):
     return load_model(name)
+
+
+def get_detector(name: str):
+    """The installed model ``name``, loaded once per server; reloaded when its file or metadata JSON changes
+    (a saved operating point or a new calibration takes effect at once)."""
+    from models.detector import resolve_model_path
+
+    path = resolve_model_path(name)
+    meta = path.with_suffix(".json")
+    return _cached_detector(name, (path.stat().st_mtime, meta.stat().st_mtime if meta.is_file() else 0.0))
+
+
+get_detector.clear = _cached_detector.clear
 
 
 @st.cache_data(show_spinner=False)
@@ -153,3 +166,51 @@ def choose_face(image: np.ndarray, key: str):
         index = st.selectbox(f"{len(crops)} faces found (numbered on the photo, largest first): which one?",
                              list(range(len(crops))), format_func=lambda i: f"Face {i + 1}", key=f"{key}_face")
     return crops[index][1], kind, index, crops, shown
+
+
+def run_lime(model: str, image: np.ndarray, target: str, params: tuple, progress=None):
+    """LIME for ``model`` on ``image``, cached per session under everything it depends on."""
+    from explain import lime as lime_method
+
+    return memo(("lime", model, image_key(image), target, params),
+                lambda: lime_method.explain(get_detector(model), image, target=target, progress=progress,
+                                            **dict(params)))
+
+
+DEFAULT_LIME = (("n_segments", 100), ("compactness", 1.0), ("sigma", 1.0), ("num_samples", 1000),
+                ("hide_color", 0), ("seed", 0))
+
+
+def compare_models(crop: np.ndarray, names: list[str], target: str = "verdict", params: tuple = DEFAULT_LIME,
+                   key: str = "compare") -> None:
+    """Every model on one face: verdicts with P(fake), then their LIME masks side by side."""
+    import pandas as pd
+
+    from explain import render
+
+    bar = st.progress(0.0, text="Explaining with every model…")
+    items, rows = [], []
+    for i, n in enumerate(names):
+        det = get_detector(n)
+
+        def step(done, total, i=i, n=n):
+            bar.progress((i + done / total) / len(names), text=f"LIME for {n}: {done}/{total}")
+
+        e = run_lime(n, crop, target, params, progress=step)
+        items.append((n, e.p_fake, det.verdict(e.p_fake), e))
+        rows.append({"model": n, "P(fake)": e.p_fake, "verdict": det.verdict(e.p_fake), "threshold": det.threshold})
+    bar.empty()
+    overlap = f"top-5 overlap with {names[0]}"
+    base = set(items[0][3].extras["top_positive"])
+    for row, (_, _, _, e) in zip(rows, items):
+        row[overlap] = len(base & set(e.extras["top_positive"])) / max(len(base), 1)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}_table", column_config={
+        "P(fake)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f"),
+        "threshold": st.column_config.NumberColumn(format="%.2f"),
+        overlap: st.column_config.NumberColumn(
+            format="%.2f", help="Share of the first model's top-5 superpixels that are also in this model's top 5 "
+                                "(every model gets the same SLIC superpixels).")})
+    data = render.png(render.lime_compare(items, crop))
+    st.image(data, width="stretch")
+    st.download_button("Download comparison.png", data, file_name="lime_comparison.png", mime="image/png",
+                       key=f"{key}_download")

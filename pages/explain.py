@@ -9,7 +9,17 @@ from explain.faithfulness import deletion_curve
 from explain.regions import LABELS, detect_landmarks, summarize
 from models import default_model_name, list_models
 from models.preprocess import model_view
-from pages._shared import choose_face, enlarge, ensure_navigation, get_detector, image_key, memo, pick_image
+from pages._shared import (
+    choose_face,
+    compare_models,
+    enlarge,
+    ensure_navigation,
+    get_detector,
+    image_key,
+    memo,
+    pick_image,
+    run_lime,
+)
 
 ensure_navigation()
 st.title("Explain")
@@ -21,12 +31,6 @@ REGION_HELP = (
     "(lift 0.74 to 1.04, 95% intervals including or below 1; docs/BENCHMARKS.md). The ranking shows what the model "
     "responds to; it does not locate the manipulation."
 )
-
-
-def run_lime(model: str, image: np.ndarray, target: str, params: tuple, progress=None):
-    return memo(("lime", model, image_key(image), target, params),
-                lambda: lime_method.explain(get_detector(model), image, target=target, progress=progress,
-                                            **dict(params)))
 
 
 def run_stability(model: str, image: np.ndarray, target: str, params: tuple, progress=None, reuse=None):
@@ -83,6 +87,9 @@ with st.sidebar:
         want_stability = st.toggle("Stability across 3 seeds", value=True, key="lime_stability",
                                    help="Runs LIME twice more, with the next two seeds.")
     want_deletion = st.toggle("Deletion curves (faithfulness)", value=True, key="deletion")
+    want_compare = st.toggle("Compare all models", value=False, key="explain_compare",
+                             help="Verdicts and LIME masks of every installed model on this face, side by side "
+                                  "(LIME with the settings above; about 2 s per model).")
 
 image, name, sample = pick_image("explain")
 if image is None:
@@ -95,7 +102,8 @@ if crop is None:
     st.stop()
 crop = np.ascontiguousarray(crop)
 p_fake = float(detector.predict([crop])[0])
-resolved = "fake" if (target == "fake" or (target == "verdict" and p_fake >= 0.5)) else "real"
+label = detector.verdict(p_fake)
+resolved = label if target == "verdict" else target
 
 top = st.columns([1, 1, 1.3])
 top[0].image(shown, caption=f"{name}" + (f", face {index + 1} of {len(crops)}" if len(crops) > 1 else ""),
@@ -103,10 +111,9 @@ top[0].image(shown, caption=f"{name}" + (f", face {index + 1} of {len(crops)}" i
 top[1].image(enlarge(model_view(crop, detector.input_size)), width="stretch",
              caption=f"What {detector.name} sees: {detector.input_size}x{detector.input_size} px")
 with top[2]:
-    label = "fake" if p_fake >= 0.5 else "real"
     st.markdown(f"### Verdict: {':red-background[FAKE]' if label == 'fake' else ':green-background[REAL]'}")
     st.metric("P(fake)", f"{p_fake:.1%}")
-    st.progress(p_fake, text=f"P(fake) = {p_fake:.3f}")
+    st.progress(p_fake, text=f"P(fake) = {p_fake:.3f} (threshold {detector.threshold:.2f})")
     st.caption(f"Explaining the evidence for **{resolved}**. A verdict is a signal, not proof.")
     if sample is not None and sample.truth:
         st.caption(f"Ground truth: **{sample.truth}** ({sample.source}).")
@@ -144,7 +151,7 @@ with st.status("Explaining…", expanded=True) as status:
             curves[m] = run_deletion(model_name, crop, e, (m, target, lime_params if m == "lime" else e.params["layer"]))
     status.update(label="Explained", state="complete", expanded=False)
 
-tabs = st.tabs(["LIME", "Grad-CAM", "Activations", "Regions", "Faithfulness"])
+tabs = st.tabs(["LIME", "Grad-CAM", "Activations", "Regions", "Faithfulness", "Compare models"])
 with tabs[0]:
     jac = stab["mean_jaccard"] if stab else None
     figure(render.lime_panels(lime_e, crop, stability=jac), "lime")
@@ -204,3 +211,8 @@ with tabs[4]:
     for col, (m, c) in zip(cols, curves.items()):
         with col:
             figure(render.deletion_plot(c), f"deletion_{m}")
+with tabs[5]:
+    if not want_compare:
+        st.info("Switch on 'Compare all models' in the sidebar to see every model's verdict and LIME mask on this face.")
+    else:
+        compare_models(crop, [model_name] + [n for n in names if n != model_name], target, lime_params, key="explain_cmp")

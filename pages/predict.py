@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from models import THRESHOLD, default_model_name, list_models, verdict
+from models import default_model_name, list_models
 from models.preprocess import model_view
-from pages._shared import choose_face, enlarge, ensure_navigation, get_detector, pick_image
+from pages._shared import choose_face, compare_models, enlarge, ensure_navigation, get_detector, pick_image
 
 ensure_navigation()
 
@@ -19,6 +19,8 @@ default = default_model_name()
 with st.sidebar:
     model_name = st.selectbox("Model", names, index=names.index(default) if default in names else 0)
     compare = st.toggle("Compare all models", value=False)
+    compare_lime = st.toggle("…with LIME masks side by side", value=False, disabled=not compare,
+                             help="LIME (1000 samples, about 2 s per model) for every model on this face.")
 
 image, name, sample = pick_image("predict")
 if image is None:
@@ -30,7 +32,7 @@ if crop is None:
 detector = get_detector(model_name)
 all_p = detector.predict([c for _, c in crops])
 p_fake = float(all_p[index])
-label = verdict(p_fake)
+label = detector.verdict(p_fake)
 
 left, mid, right = st.columns([1.2, 1, 1.2])
 with left:
@@ -47,7 +49,7 @@ with mid:
 with right:
     st.markdown(f"### Verdict: {':red-background[FAKE]' if label == 'fake' else ':green-background[REAL]'}")
     st.metric("P(fake)", f"{p_fake:.1%}")
-    st.progress(p_fake, text=f"P(fake) = {p_fake:.3f} (threshold {THRESHOLD:.2f})")
+    st.progress(p_fake, text=f"P(fake) = {p_fake:.3f} (threshold {detector.threshold:.2f})")
     if sample is not None and sample.truth:
         right_or_wrong = "correct" if sample.truth == label else "wrong"
         st.caption(f"Ground truth: **{sample.truth}** ({sample.source}); this verdict is {right_or_wrong}.")
@@ -59,7 +61,7 @@ if len(crops) > 1:
     st.subheader("Every face")
     st.dataframe(
         pd.DataFrame([{"face": i + 1, "box [x, y, w, h]": str(list(f.box)), "confidence": round(f.confidence, 3),
-                       "P(fake)": float(p), "verdict": verdict(float(p))} for i, ((f, _), p) in
+                       "P(fake)": float(p), "verdict": detector.verdict(float(p))} for i, ((f, _), p) in
                       enumerate(zip(crops, all_p))]),
         hide_index=True,
         column_config={"P(fake)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f")},
@@ -73,8 +75,8 @@ if compare:
         det = get_detector(n)
         p = float(det.predict([crop])[0])
         test = det.metadata.get("metrics", {}).get("test", {}).get("overall", {})
-        rows.append({"model": n, "input px": det.input_size, "P(fake)": p, "verdict": verdict(p),
-                     "test ROC AUC": test.get("roc_auc")})
+        rows.append({"model": n, "input px": det.input_size, "P(fake)": p, "verdict": det.verdict(p),
+                     "threshold": det.threshold, "test ROC AUC": test.get("roc_auc")})
         progress.progress((i + 1) / len(names), text=f"Scored {n}")
     progress.empty()
     st.dataframe(
@@ -82,6 +84,10 @@ if compare:
         hide_index=True,
         column_config={
             "P(fake)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f"),
+            "threshold": st.column_config.NumberColumn(format="%.2f"),
             "test ROC AUC": st.column_config.NumberColumn(format="%.3f"),
         },
     )
+    if compare_lime:
+        st.subheader("LIME masks, side by side")
+        compare_models(crop, [model_name] + [n for n in names if n != model_name], key="predict_cmp")

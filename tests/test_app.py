@@ -101,9 +101,24 @@ def test_predict_compare_all_models_matches_single_predictions():
     assert list(table["model"]) == list_models()
     crop = analyse(load_sample(ASTRONAUT), "auto")[0][0][1]  # the astronaut's face, cropped as the data was
     for _, row in table.iterrows():
-        expected = float(load_model(row["model"]).predict([crop])[0])
+        det = load_model(row["model"])
+        expected = float(det.predict([crop])[0])
         assert row["P(fake)"] == pytest.approx(expected, abs=1e-5)
-        assert row["verdict"] == ("fake" if expected >= 0.5 else "real")
+        assert row["threshold"] == pytest.approx(det.threshold)
+        assert row["verdict"] == ("fake" if expected >= det.threshold else "real")
+
+
+def test_predict_compare_with_lime_masks_side_by_side():
+    from models import list_models
+
+    at = predict_page()
+    at.sidebar.toggle[0].set_value(True).run()
+    at.sidebar.toggle[1].set_value(True).run()
+    assert not at.exception, at.exception
+    assert any(s.value == "LIME masks, side by side" for s in at.subheader)
+    table = [d.value for d in at.dataframe if any(c.startswith("top-5 overlap") for c in d.value.columns)][0]
+    assert set(table["model"]) == set(list_models())
+    assert any(b.label == "Download comparison.png" for b in at.get("download_button"))
 
 
 @pytest.mark.integration

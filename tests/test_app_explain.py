@@ -129,3 +129,24 @@ def test_spectrum_baseline_gets_lime_but_no_gradcam_or_activations():
     assert any("does not apply" in i.value for i in at.info)
     downloads = {d.proto.label for d in at.get("download_button")}
     assert "Download lime.png" in downloads and "Download gradcam.png" not in downloads
+
+
+def test_compare_models_tab_shows_every_model_side_by_side():
+    """Every installed model's verdict and LIME mask on the same face; LIME for the page's model is reused."""
+    from models import list_models
+
+    at = explain_page(stability=False, deletion=False)
+    n_lime = len([k for k in at.session_state["_explanations"] if k[0] == "lime"])
+    assert n_lime == 1
+    at.sidebar.toggle(key="explain_compare").set_value(True).run()
+    assert not at.exception, at.exception
+    table = [d.value for d in at.dataframe if "top-5 overlap with tuned_cnn" in d.value.columns]
+    assert table, "no comparison table"
+    table = table[0]
+    assert list(table["model"])[0] == "tuned_cnn" and set(table["model"]) == set(list_models())
+    assert table["P(fake)"].between(0, 1).all()
+    assert set(table["verdict"]) <= {"real", "fake"}
+    assert table["top-5 overlap with tuned_cnn"].iloc[0] == 1.0
+    # One LIME run per model, the page's own one reused (same key).
+    assert len([k for k in at.session_state["_explanations"] if k[0] == "lime"]) == len(list_models())
+    assert any(b.label == "Download comparison.png" for b in at.get("download_button"))

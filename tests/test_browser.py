@@ -157,3 +157,37 @@ def test_group_photo_shows_numbered_faces(app_url, browser, tmp_path):
     shot = os.environ.get("DEEPFAKE_SCREENSHOT_GROUP")
     page.screenshot(path=shot or str(tmp_path / "group.png"), full_page=True)
     page.close()
+
+
+def test_models_page_compares_models(app_url, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1500, "height": 1200})
+    page.goto(f"{app_url}/models", wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name="Summary")).to_be_visible(timeout=180_000)
+    expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=60_000)
+    page.get_by_role("tab", name="ROC").click()
+    expect(page.locator('[data-testid="stImage"] img').first).to_be_visible(timeout=60_000)
+    page.get_by_role("tab", name="Threshold & calibration").click()
+    expect(page.get_by_text("Suggested operating point")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("button", name="Save as operating point")).to_be_visible()
+    page.get_by_role("tab", name="Cross-source").click()
+    expect(page.get_by_text(re.compile("Leave-one-source-out"))).to_be_visible(timeout=30_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.get_by_role("tab", name="Per source").click()
+    shot = os.environ.get("DEEPFAKE_SCREENSHOT_MODELS")
+    page.screenshot(path=shot or str(tmp_path / "models.png"), full_page=True)
+    page.close()
+
+
+def test_explain_page_compares_models_side_by_side(app_url, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{app_url}/explain", wait_until="domcontentloaded")
+    expect(page.get_by_text("Explained", exact=True)).to_be_visible(timeout=240_000)
+    page.get_by_text("Compare all models").click()
+    page.get_by_role("tab", name="Compare models").click()
+    expect(page.get_by_text("Download comparison.png")).to_be_visible(timeout=240_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()

@@ -149,3 +149,55 @@ def test_corrupt_file_raises_model_not_found(tmp_path):
 def test_base_detector_is_abstract():
     with pytest.raises(NotImplementedError):
         models.Detector().predict([])
+
+
+# --- calibration and the saved operating point (models.calibration) --------------------------------------
+
+
+def test_threshold_defaults_to_the_label_threshold(assets):
+    d = models.load_model("oracle")
+    assert d.threshold == models.THRESHOLD == 0.5 and d.calibration is None and d.operating_point is None
+    assert d.verdict(0.5) == "fake" and d.verdict(0.49) == "real"
+    assert models.Detector().threshold == 0.5  # no metadata at all
+    with pytest.raises(NotImplementedError):
+        models.Detector().predict_raw([])
+
+
+def test_cache_follows_the_json(tmp_path, monkeypatch):
+    monkeypatch.setattr(det, "_CACHE", {})
+    path = save_model(build_oracle_model(32), tmp_path, "o", input_size=32)
+    a = models.load_model(path)
+    assert models.load_model(path) is a
+    meta = json.loads((tmp_path / "o.json").read_text())
+    (tmp_path / "o.json").write_text(json.dumps({**meta, "operating_point": {"threshold": 0.8}}))
+    b = models.load_model(path)
+    assert b is not a and b.threshold == 0.8 and a.threshold == 0.5
+    assert b.keras_model is a.keras_model  # settings only: the weights are reused
+    assert len(det._CACHE) == 1  # the stale entry is gone
+    (tmp_path / "o.json").write_text(json.dumps({**meta, "description": "changed"}))
+    c = models.load_model(path)
+    assert c.threshold == 0.5 and c.metadata["description"] == "changed"
+    assert c.keras_model is not a.keras_model  # other metadata changed: loaded afresh
+
+
+def test_predict_applies_the_stored_calibration(tmp_path):
+    from models.calibration import apply
+
+    path = save_model(build_oracle_model(32), tmp_path, "o", input_size=32)
+    cal = {"method": "platt", "a": 0.4, "b": 0.5}
+    (tmp_path / "o.json").write_text(json.dumps({"name": "o", "input_size": 32, "calibration": cal}))
+    d = models.load_model(path, cache=False)
+    rng = np.random.default_rng(3)
+    images = [synthetic_face(rng, i % 2 == 0, 32) for i in range(6)]
+    raw = d.predict_raw(images)
+    np.testing.assert_allclose(d.predict(images), apply(raw, cal), atol=1e-6)
+    np.testing.assert_allclose(raw, np.asarray(d.keras_model(d.preprocess(images), training=False)).reshape(-1),
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(d.predict(images), raw, atol=1e-2)
+
+
+def test_bad_operating_point_in_json_is_refused(tmp_path):
+    path = save_model(build_oracle_model(32), tmp_path, "o", input_size=32)
+    (tmp_path / "o.json").write_text(json.dumps({"name": "o", "input_size": 32, "operating_point": {"threshold": 0}}))
+    with pytest.raises(models.ModelNotFoundError, match="bad metadata in o.json.*threshold"):
+        models.load_model(path, cache=False)

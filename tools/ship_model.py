@@ -68,7 +68,8 @@ def remeasure(name: str, data: str) -> int:
     det = load_model(name, cache=False)
     for split in ("val", "test"):
         files = list_files(data, split)
-        meta["metrics"][split] = split_metrics(files.y, det.predict([load_image(f) for f in files.paths]), files.sources)
+        meta["metrics"][split] = split_metrics(files.y, det.predict([load_image(f) for f in files.paths]), files.sources,
+                                              det.threshold)
     path.write_text(json.dumps(meta, indent=2) + "\n")
     o = meta["metrics"]["test"]["overall"]
     print(f"re-measured {name}: test accuracy {o['accuracy']:.3f}, ROC AUC {o['roc_auc']:.3f}")

@@ -1,0 +1,229 @@
+"""Models: every installed detector compared on the test split, from cached evaluation results."""
+
+import pandas as pd
+import streamlit as st
+
+from models import list_models
+from models.catalog import model_file
+from models.detector import ASSETS_DIR, read_metadata
+from models.plots import confusion_figure, history_figure, reliability_figure, roc_figure, threshold_figure
+from models.zoo import (
+    confusion,
+    crosssource_rows,
+    history,
+    is_stale,
+    kind_rows,
+    load_crosssource,
+    load_scores,
+    measure_latency,
+    raw_scores,
+    roc_data,
+    source_rows,
+    summary_rows,
+    threshold_of,
+)
+from pages._shared import ensure_navigation, get_detector
+
+ensure_navigation()
+
+st.title("Models")
+st.caption("Every installed detector on the same held-out test split. Metrics are computed from cached per-image "
+           "scores (`make eval`), at each model's own operating point.")
+
+names = list_models()
+if not names:
+    st.error("No models installed under `assets/models/`.")
+    st.stop()
+
+PCT = st.column_config.NumberColumn(format="%.3f")
+
+
+@st.cache_data(show_spinner=False)
+def _scores(name: str, split: str, stamp: float):
+    return load_scores(name, split)
+
+
+def scores(name: str, split: str = "test"):
+    from models.zoo import eval_file
+
+    path = eval_file(name, split)
+    return _scores(name, split, path.stat().st_mtime if path.is_file() else 0.0)
+
+
+@st.cache_resource(show_spinner=False)
+def latency(name: str) -> dict:
+    return measure_latency(get_detector(name))
+
+
+metas = {n: read_metadata(model_file(ASSETS_DIR, n)) for n in names}
+thresholds = {n: threshold_of(m) for n, m in metas.items()}
+test_scores = {n: s for n in names if (s := scores(n)) is not None}
+missing = [n for n in names if n not in test_scores]
+if missing:
+    st.warning(f"No cached test scores for {', '.join(missing)}: run `make eval` (or `python -m models.evaluate "
+               f"--all --data $DEEPFAKE_DATA --split test --save`). Their metrics are left blank.")
+stale = [n for n, s in test_scores.items() if is_stale(s)]
+if stale:
+    st.warning(f"The model file of {', '.join(stale)} is newer than its cached scores: run `make eval`.")
+
+with st.sidebar:
+    measure = st.toggle("Measure latency on this machine", value=True, key="models_latency",
+                        help="Times one single-image prediction per model (median of 10) and a batch of 64. "
+                             "Measured once per server start.")
+lat = {}
+if measure:
+    with st.spinner("Timing each model on this machine…"):
+        lat = {n: latency(n) for n in names}
+
+st.subheader("Summary")
+summary = pd.DataFrame(summary_rows(latency=lat))
+st.dataframe(summary, hide_index=True, column_config={
+    "params": st.column_config.NumberColumn(format="%d"),
+    "ms / image": st.column_config.NumberColumn(format="%.1f"),
+    "ms / image (batch 64)": st.column_config.NumberColumn(format="%.2f"),
+    "threshold": st.column_config.NumberColumn(format="%.2f"),
+    **{c: PCT for c in ("accuracy", "precision", "recall", "F1", "ROC AUC")},
+})
+st.caption("Fake is the positive class: precision = share of 'fake' verdicts that are fake, recall = share of fakes "
+           "caught. Latency includes preprocessing; 'batch 64' is per image when scoring many at once.")
+
+tabs = st.tabs(["Per source", "Per kind", "ROC", "Confusion", "Training curves", "Threshold & calibration",
+                "Cross-source"])
+
+with tabs[0]:
+    if test_scores:
+        rows = pd.DataFrame(source_rows(test_scores, thresholds))
+        metric = st.radio("Show", ["AUC within source", "accuracy", "fakes caught", "reals passed"],
+                          horizontal=True, key="models_source_metric")
+        wide = rows.pivot_table(index=["source", "kind", "n real", "n fake"], columns="model", values=metric,
+                                aggfunc="first", dropna=False).reset_index()
+        st.dataframe(wide, hide_index=True, column_config={n: PCT for n in test_scores})
+        st.caption(
+            "**AUC within source** ranks each source's fakes against the *same source's* reals. A model that learned "
+            "a shortcut (recognising which collection an image comes from, its resolution, compression or framing) "
+            "can score well overall yet near 0.5 here. Sources without reals (basemax) have no within-source AUC; "
+            "the Cross-source tab shows what happens on a source a model never saw.")
+
+with tabs[1]:
+    if test_scores:
+        rows = pd.DataFrame(kind_rows(test_scores, thresholds))
+        wide = rows.pivot_table(index=["kind", "n"], columns="model", values="accuracy", aggfunc="first").reset_index()
+        st.dataframe(wide, hide_index=True, column_config={n: PCT for n in test_scores})
+        st.caption("Per kind of fake: the share caught at each model's threshold (for 'real': the share of reals "
+                   "passed). Kinds come from the data README: GAN faces, LFW face swaps, photoshopped ciplab edits.")
+        auc = rows[rows["kind"] != "real"].pivot_table(index="kind", columns="model", values="ROC AUC vs reals")
+        st.dataframe(auc.reset_index(), hide_index=True, column_config={n: PCT for n in test_scores})
+        st.caption("ROC AUC of each kind of fake against all test reals (threshold-free).")
+
+with tabs[2]:
+    if test_scores:
+        curves = roc_data(test_scores)
+        ops = {}
+        for n, s in test_scores.items():
+            (tn, fp), (fn, tp) = confusion(s, thresholds[n])
+            ops[n] = (fp / max(tn + fp, 1), tp / max(tp + fn, 1))
+        st.pyplot(roc_figure(curves, ops), width="content")
+
+with tabs[3]:
+    if test_scores:
+        st.pyplot(confusion_figure({n: confusion(s, thresholds[n]) for n, s in test_scores.items()}, thresholds),
+                  width="content")
+
+with tabs[4]:
+    trained = [n for n in names if history(metas[n])]
+    if not trained:
+        st.info("No installed model records per-epoch training curves.")
+    else:
+        pick = st.selectbox("Model", trained, key="models_history_model")
+        meta = metas[pick]
+        st.pyplot(history_figure(history(meta), pick), width="stretch")
+        cfg = meta.get("train_config", {})
+        st.caption(f"Best epoch {cfg.get('best_epoch', '?')} of {cfg.get('epochs_run', '?')} run; "
+                   f"early stopping on {cfg.get('early_stopping', {}).get('monitor', '?')}. "
+                   f"Command: `{cfg.get('command', '?')}`")
+    untrained = [n for n in names if n not in trained]
+    if untrained:
+        st.caption(f"Not trained by epochs (no curves): {', '.join(untrained)}.")
+
+with tabs[5]:
+    from models.calibration import rates_at, reliability, save_operating_point, threshold_for_recall, threshold_sweep
+
+    pick = st.selectbox("Model", names, index=names.index(names[0]), key="models_threshold_model")
+    val, test = scores(pick, "val"), test_scores.get(pick)
+    if val is None or test is None:
+        st.warning(f"Cached val and test scores are needed: run `make eval` ({pick} lacks "
+                   f"{' and '.join(s for s, v in (('val', val), ('test', test)) if v is None)}).")
+    else:
+        current = thresholds[pick]
+        left, right = st.columns([1, 2])
+        with left:
+            target = st.number_input("Target recall on fakes", 0.50, 0.99, 0.90, 0.01, key="models_target_recall",
+                                     help="The study cared most about catching fakes. The suggestion is the highest "
+                                          "threshold that reaches this recall on the validation split.")
+            suggested = threshold_for_recall(val.y, val.p, target)
+            st.markdown(f"Suggested operating point: **{suggested:.3f}** (chosen on val, checked on test)")
+            key = f"models_threshold_{pick}"
+            st.button("Use the suggestion", key="models_use_suggestion",
+                      on_click=lambda: st.session_state.update({key: float(round(suggested, 3))}))
+            st.session_state.setdefault(key, float(round(current, 3)))
+            threshold = st.slider("Threshold on P(fake)", 0.01, 0.99, step=0.001, key=key, format="%.3f")
+            rates = pd.DataFrame([{"split": split, **rates_at(s.y, s.p, threshold)}
+                                  for split, s in (("val", val), ("test", test))])
+            st.dataframe(rates, hide_index=True, column_config={c: PCT for c in rates.columns if c != "split"})
+            st.caption(f"Saved operating point: **{current:.3f}**. FPR = share of real faces called fake.")
+            def save(pick=pick, key=key, target=target):
+                value = float(st.session_state[key])
+                try:
+                    save_operating_point(pick, value, target_recall=target, split="val", by="page")
+                except (OSError, ValueError) as exc:
+                    st.session_state["models_saved"] = ("error", f"Could not save the operating point: {exc}")
+                else:
+                    get_detector.clear()
+                    st.session_state["models_saved"] = (
+                        "success", f"Saved: {pick} now calls an image fake at P(fake) ≥ {value:.3f}.")
+
+            st.button("Save as operating point", type="primary", key="models_save_threshold", on_click=save,
+                      help="Stored in the model's metadata JSON and used for every verdict in the app and CLIs.")
+            if "models_saved" in st.session_state:
+                kind, message = st.session_state.pop("models_saved")
+                (st.success if kind == "success" else st.error)(message)
+        with right:
+            sweeps = {split: threshold_sweep(s.y, s.p) for split, s in (("val", val), ("test", test))}
+            st.pyplot(threshold_figure(sweeps, threshold, suggested), width="stretch")
+        st.markdown("##### Calibration")
+        cal = metas[pick].get("calibration")
+        curves = {}
+        if cal:
+            curves["raw model output (test)"] = reliability(test.y, raw_scores(test.p, cal))
+        curves["P(fake) shown (test)"] = reliability(test.y, test.p)
+        c1, c2 = st.columns([1, 1])
+        with c1:
+            st.pyplot(reliability_figure(curves, f"{pick}: reliability on test"), width="stretch")
+        with c2:
+            if cal:
+                st.markdown(
+                    f"P(fake) is **Platt-scaled** on the validation split (n = {cal.get('n', '?')}): "
+                    f"`sigmoid({cal['a']:.3f} · logit(raw) + {cal['b']:.3f})`. A calibrated score means that among "
+                    "images scored around 0.8, about 80% are fake. Calibration never changes the ranking, so the "
+                    "ROC AUC is unchanged.")
+            else:
+                st.info(f"{pick} is not calibrated: its P(fake) is the raw model output. "
+                        f"Run `python -m models.calibration {pick} --data $DEEPFAKE_DATA`.")
+
+with tabs[6]:
+    table = load_crosssource()
+    if not table:
+        st.info("No cross-source study yet: run `python -m models.crosssource --arch spectrum` (seconds) and "
+                "`--arch v1` (the default recipe on a reduced budget; about an hour here).")
+    else:
+        rows = pd.DataFrame(crosssource_rows(table))
+        st.dataframe(rows, hide_index=True, column_config={
+            **{c: PCT for c in ("AUC seen", "AUC held out", "caught seen", "caught held out")},
+            "AUC change": st.column_config.NumberColumn(format="%+.3f"),
+            "epochs": st.column_config.NumberColumn(format="%d")})
+        st.caption(
+            "Leave-one-source-out: for each source, a model is trained without that source (its fakes and reals "
+            "left out of train and val) and compared with one trained on all sources under the same budget. "
+            "'Seen' and 'held out' are the same test images. A big drop means the recipe learned something specific "
+            "to that source rather than a general trace of manipulation: expect the detector to do about as badly "
+            "on a new generator.")

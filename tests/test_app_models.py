@@ -1,0 +1,91 @@
+"""AppTest for the Models page: the comparison table, every tab, and saving an operating point."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+
+TIMEOUT = 240
+
+
+def models_page(**state) -> AppTest:
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page("pages/models.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_models_page_compares_every_installed_model():
+    from models import list_models
+
+    at = models_page()
+    assert at.title[0].value == "Models"
+    assert not at.warning, [w.value for w in at.warning]  # every model has cached, fresh scores
+    table = at.dataframe[0].value
+    assert set(table["model"]) == set(list_models())
+    for col in ("accuracy", "precision", "recall", "F1", "ROC AUC", "ms / image", "params", "file MB"):
+        assert table[col].notna().all(), col
+    assert (table["ms / image"] > 0).all()
+    assert table["ROC AUC"].max() > 0.9  # the default detector
+    labels = [t.label for t in at.tabs]
+    assert labels == ["Per source", "Per kind", "ROC", "Confusion", "Training curves", "Threshold & calibration",
+                      "Cross-source"]
+    # Per source (within-source AUC), per kind, cross-source tables all rendered with numbers.
+    frames = [d.value for d in at.dataframe]
+    per_source = frames[1]
+    assert {"source", "kind", "n real", "n fake"} <= set(per_source.columns)
+    assert "lfw_faceswap" in set(per_source["source"])
+    assert any("held-out source" in f.columns for f in frames)
+    assert any("kind" in f.columns and "swap" in set(f["kind"]) for f in frames)
+
+
+def test_models_page_threshold_suggestion_moves_the_slider():
+    at = models_page(models_threshold_model="detector_v1")
+    at.number_input(key="models_target_recall").set_value(0.95).run()
+    at.button(key="models_use_suggestion").click().run()
+    assert not at.exception
+    slider = at.slider(key="models_threshold_detector_v1")
+    suggestion = [m.value for m in at.markdown if "Suggested operating point" in m.value][0]
+    assert f"{slider.value:.3f}" in suggestion
+    rates = [d.value for d in at.dataframe if "split" in d.value.columns][0]
+    assert set(rates["split"]) == {"val", "test"}
+    val_recall = float(rates[rates["split"] == "val"]["recall"].iloc[0])
+    assert val_recall >= 0.95 - 1e-9
+
+
+def test_models_page_saves_operating_point(tmp_path, monkeypatch):
+    """Saving writes the threshold into the model's JSON (in a copy of assets/, never the real one)."""
+    import models.detector as detector_module
+
+    assets = tmp_path / "models"
+    shutil.copytree(REPO / "assets" / "models", assets)
+    monkeypatch.setattr(detector_module, "ASSETS_DIR", assets)
+    monkeypatch.setattr(detector_module, "DEFAULT_FILE", assets / "DEFAULT")
+    at = models_page(models_threshold_model="tuned_cnn", models_latency=False)
+    at.slider(key="models_threshold_tuned_cnn").set_value(0.42).run()
+    at.button(key="models_save_threshold").click().run()
+    assert not at.exception, at.exception
+    assert any("0.420" in s.value for s in at.success)
+    meta = json.loads((assets / "tuned_cnn.json").read_text())
+    assert meta["operating_point"]["threshold"] == pytest.approx(0.42)
+    assert meta["operating_point"]["by"] == "page"
+    original = json.loads((REPO / "assets" / "models" / "tuned_cnn.json").read_text())
+    assert original.get("operating_point", {}).get("threshold") != pytest.approx(0.42)
+    from models import load_model
+
+    assert load_model(assets / "tuned_cnn.keras").threshold == pytest.approx(0.42)
+
+
+def test_models_page_training_curves_and_calibration_tabs():
+    at = models_page(models_history_model="detector_v1", models_threshold_model="detector_v1")
+    captions = " ".join(c.value for c in at.caption)
+    assert "Best epoch" in captions and "python -m models.train" in captions
+    assert any("Platt-scaled" in m.value for m in at.markdown)
