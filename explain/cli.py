@@ -1,8 +1,10 @@
-"""``python -m explain IMAGE [--model M] [--method lime|gradcam|activations|regions|all] [--out DIR] [--json]``
+"""``python -m explain IMAGE [--model M] [--method lime|gradcam|activations|regions|all] [--out DIR] [--json] [--report OUT.html]``
 
 Explains one face image: writes the figures as PNGs into DIR and prints a summary (verdict at the model's
 operating point, calibrated P(fake), the threshold, top regions with their scores, deletion-curve areas,
-seconds per method). With --json, stdout holds exactly one JSON object. Exit status 0 on success, 2 on bad input (one line on stderr, never a traceback).
+seconds per method). With --json, stdout holds exactly one JSON object. With --report, also a self-contained HTML
+report (explain.report: every model's verdict, LIME, Grad-CAM, regions, deletion curves, parameters, model versions),
+built from the same explanations (what --method left out is computed for it). Exit status 0 on success, 2 on bad input (one line on stderr, never a traceback).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def parse_args(argv=None):
     p.add_argument("--crop", default="auto", choices=("auto", "face", "none"),
                    help="auto: find faces, centre square if none (default); face: require one; none: already a crop")
     p.add_argument("--face", type=int, default=1, help="which face to explain, 1 = the largest (default)")
+    p.add_argument("--report", default=None, metavar="OUT.html",
+                   help="also write a self-contained HTML report (all models' verdicts, every explanation)")
     return p.parse_args(argv)
 
 
@@ -40,6 +44,8 @@ def run(args) -> dict:
         raise ValueError(f"--num-samples must be at least 1, not {args.num_samples}")
     if args.n_segments < 1:
         raise ValueError(f"--n-segments must be at least 1, not {args.n_segments}")
+    if args.report is not None and Path(args.report).is_dir():
+        raise ValueError(f"--report {args.report}: is a folder, give a file name such as report.html")
     from explain import activations, gradcam, lime, render
     from explain.faithfulness import deletion_curve
     from explain.regions import detect_landmarks, summarize
@@ -49,7 +55,8 @@ def run(args) -> dict:
     from models.scoring import analyse
 
     detector = load_model(args.model)
-    crops, kind, warnings = analyse(load_image(args.image), args.crop)
+    photo = load_image(args.image)
+    crops, kind, warnings = analyse(photo, args.crop)
     if not 1 <= args.face <= len(crops):
         raise ValueError(f"--face {args.face}: the image has {len(crops)} face(s)")
     for w in warnings:
@@ -65,11 +72,12 @@ def run(args) -> dict:
                "crop": kind, "face": args.face, "faces_found": sum(f is not None for f, _ in crops),
                "box": None if face is None else list(face.box),
                "target": args.target, "seconds": {}, "figures": [], "regions": {}, "deletion": {}}
-    explanations = {}
+    explanations, figures, curves, landmarks = {}, {}, {}, None
 
     def save(fig, name):
         path = out / f"{name}.png"
-        path.write_bytes(render.png(fig))
+        figures[name] = render.png(fig)
+        path.write_bytes(figures[name])
         summary["figures"].append(str(path))
 
     if want & {"lime", "regions"}:
@@ -114,12 +122,36 @@ def run(args) -> dict:
                  "regions_map")
     if not args.no_deletion:
         for name, e in explanations.items():
-            curve = deletion_curve(detector, image, e, seed=args.seed, n_segments=args.n_segments)
+            curve = curves[name] = deletion_curve(detector, image, e, seed=args.seed, n_segments=args.n_segments)
             summary["seconds"][f"deletion_{name}"] = round(curve.seconds, 3)
             summary["deletion"][name] = {"auc_explanation": curve.auc_explanation, "auc_random": curve.auc_random,
                                          "faster_than_random": curve.useful}
             save(render.deletion_plot(curve), f"deletion_{name}")
+    if args.report:
+        write_report(args, detector, photo, image, crops, kind, face, explanations, figures, curves,
+                     landmarks if "face_found" in summary else None, "face_found" in summary)
+        summary["report"] = str(args.report)
     return summary
+
+
+def write_report(args, detector, photo, image, crops, kind, face, explanations, figures, curves, landmarks,
+                 have_landmarks: bool) -> None:
+    """The HTML report from what run() computed; what --method left out is computed here or by explain.report."""
+    from explain import gradcam, report
+
+    crop_info = {"image": args.image, "mode": args.crop, "kind": kind,
+                 "face": f"{args.face} of {len(crops)}", "box": None if face is None else list(face.box)}
+    params = {"n_segments": args.n_segments, "num_samples": args.num_samples, "seed": args.seed}
+    if "gradcam" not in explanations and detector.supports_gradcam:
+        explanations["gradcam"] = gradcam.explain(detector, image, target=args.target, layer=args.layer)
+    html = report.image_report(image, model=detector, lime_params=params, target=args.target, crop_info=crop_info,
+                               explanations=explanations, figures=figures, curves=curves,
+                               landmarks=landmarks if have_landmarks else report.MISSING,
+                               photo=photo if kind != "none" else None,
+                               deletion=not args.no_deletion, title=f"Deepfake Lens report: {Path(args.image).name}")
+    path = Path(args.report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
 
 
 def format_summary(s: dict) -> str:
@@ -139,6 +171,8 @@ def format_summary(s: dict) -> str:
         lines.append(f"  deletion ({method}): area {d['auc_explanation']:.3f} vs random {d['auc_random']:.3f}, {verdict}")
     lines.append("  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in s["seconds"].items()))
     lines.append(f"  figures: {len(s['figures'])} PNGs in {Path(s['figures'][0]).parent if s['figures'] else '-'}")
+    if s.get("report"):
+        lines.append(f"  report: {s['report']}")
     return "\n".join(lines)
 
 

@@ -132,7 +132,7 @@ def markdown_table(assets_dir: Path | None = None, split: str = "test") -> str:
                 per_kind.setdefault(kind, {})[name] = (km.get("recall"), km.get("roc_auc"), km.get("n_fake"))
     lines += _group_table("Accuracy (ROC AUC) per source:", "source", "n", names, per_source)
     if per_kind:
-        lines += _group_table("Per kind of fake: share caught at P(fake) >= 0.5 (ROC AUC of that kind against all "
+        lines += _group_table("Per kind of fake: share caught at the model's operating point (ROC AUC of that kind against all "
                               "reals):", "kind", "fakes", names, per_kind)
     return "\n".join(lines)
 

@@ -111,8 +111,9 @@ def list_files(root: str | os.PathLike, split: str | None = None) -> FileList:
             row = manifest.get(path.name)
             out.paths.append(str(path))
             out.labels.append(label)
-            out.sources.append(row["source"] if row else source_of(path.name))
-            out.names.append(row["original_name"] if row else path.name)
+            row = row or {}  # a manifest may lack columns: fall back to the file name
+            out.sources.append(row.get("source") or source_of(path.name))
+            out.names.append(row.get("original_name") or path.name)
     return out
 
 

@@ -96,3 +96,18 @@ def reliability_figure(curves: dict[str, dict], title: str):
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def histogram_figure(values, threshold: float | None = None, unit: str = "crops"):
+    """Histogram of P(fake) over [0, 1] in 20 bins, with the verdict threshold marked."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(values, bins=20, range=(0, 1), color="C0", edgecolor="white")
+    if threshold is not None:
+        ax.axvline(threshold, color="C3", lw=1.5, ls="--", label=f"threshold {threshold:.2f}")
+        ax.legend(fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("P(fake)")
+    ax.set_ylabel(unit)
+    ax.set_title(f"P(fake) of {len(values)} scored {unit}", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,11 +1,13 @@
-"""Score images: ``python -m models.predict [--model M] [--json] IMAGE...``.
+"""Score images: ``python -m models.predict [--model M] [--json | --csv OUT] INPUT...``.
 
-One line per image: path, verdict and P(fake) of its largest face (one more line per
-further face). P(fake) is calibrated, and the verdict uses the model's saved operating
-point (``threshold`` in the --json rows; 0.5 when none is saved). Faces are found with
-mtcnn and cropped as the training data was (--crop auto); with no face the centre
-square is scored and a warning printed. A file that cannot be read gets a one-line
-error and the others go on. Exit status 0 when every file succeeded, 2 when any failed.
+INPUT: image files, folders (searched recursively for images) and ``.zip`` archives (members are named
+``archive.zip!inner/path.jpg``). One line per image: path, verdict and P(fake) of its largest face (one
+more line per further face). P(fake) is calibrated, and the verdict uses the model's saved operating
+point (``threshold`` in the --json rows; 0.5 when none is saved). Faces are found with mtcnn and cropped
+as the training data was (--crop auto); with no face the centre square is scored and a warning printed.
+A file that cannot be read gets a one-line error and the others go on. ``--csv OUT`` writes one row per
+face instead (``-``: standard output), streaming, with a progress bar. Exit status 0 when every file
+succeeded, 2 when any failed (or an archive was over a cap: the rows before it are kept).
 """
 
 from __future__ import annotations
@@ -17,45 +19,122 @@ import sys
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m models.predict", description=__doc__.split("\n")[0])
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="INPUT", help="image files, folders (recursive) or .zip files")
     p.add_argument("--model", default=None, help="model name or .keras path (default: the shipped default)")
-    p.add_argument("--json", action="store_true", help="one JSON object per line: path, verdict, p_fake[, error]")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="one JSON object per line: path, verdict, p_fake[, error]")
+    fmt.add_argument("--csv", default=None, metavar="OUT",
+                     help="write one CSV row per face to OUT ('-': stdout): "
+                          "path,face,box_x,box_y,box_w,box_h,crop,p_fake,verdict,model,error")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=2, help="threads that decode images and find faces")
     p.add_argument("--crop", default="auto", choices=("auto", "face", "none"),
                    help="auto: find faces, centre square if none (default); face: require a face; "
                         "none: the images are already face crops (no detection)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (it is shown on stderr with --csv, or when stderr is a terminal)")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from tqdm.auto import tqdm
+
+    from models.archive import ArchiveLimitError, count_inputs, iter_inputs
     from models.detector import ModelNotFoundError, load_model
-    from models.scoring import score_paths
+    from models.labels import verdict
 
     try:
         detector = load_model(args.model)
     except ModelNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from models.labels import verdict
 
-    failed = 0
-    for score in score_paths(detector, args.images, batch_size=args.batch_size, crop=args.crop):
-        failed += score.error is not None
-        for warning in score.warnings:
-            print(f"warning: {score.path}: {warning}", file=sys.stderr, flush=True)
-        if args.json:
-            row = score.to_dict()
-            row["model"] = detector.name
-            print(json.dumps(row), flush=True)
-        elif score.error:
-            print(f"error: {score.error}", file=sys.stderr, flush=True)
+    show_bar = not args.no_progress and (args.csv is not None or sys.stderr.isatty())
+    bar = tqdm(total=count_inputs(args.images) if show_bar else None, unit="img", desc=f"scoring ({detector.name})",
+               file=sys.stderr, disable=not show_bar, dynamic_ncols=True)
+
+    def say(line: str) -> None:
+        if show_bar:
+            tqdm.write(line, file=sys.stderr)
         else:
-            print(f"{score.path}\t{score.verdict}\t{score.p_fake:.4f}", flush=True)
-            for i, face in enumerate(score.faces[1:], start=2):
-                label = verdict(face["p_fake"], score.threshold)
-                print(f"{score.path}[face {i}]\t{label}\t{face['p_fake']:.4f}", flush=True)
-    return 2 if failed else 0
+            print(line, file=sys.stderr, flush=True)
+
+    def out(line: str) -> None:
+        if show_bar:
+            tqdm.write(line, file=sys.stdout)  # clears and redraws the bar around the line
+            sys.stdout.flush()
+        else:
+            print(line, flush=True)
+
+    def note(item) -> None:
+        say(f"note: {item.note}")
+
+    def progress(n: int) -> None:
+        bar.update(n - bar.n)
+
+    items = iter_inputs(args.images)
+    opts = {"crop": args.crop, "batch_size": args.batch_size, "workers": args.workers, "progress": progress,
+            "on_note": note}
+    try:
+        if args.csv is not None:
+            return _write_csv(detector, items, args, opts, say, bar.close)
+        from models.scoring import score_sources
+
+        failed = 0
+        try:
+            for score in score_sources(detector, items, **opts):
+                failed += score.error is not None
+                for warning in score.warnings:
+                    say(f"warning: {score.path}: {warning}")
+                if args.json:
+                    row = score.to_dict()
+                    row["model"] = detector.name
+                    out(json.dumps(row))
+                elif score.error:
+                    say(f"error: {score.error}")
+                else:
+                    out(f"{score.path}\t{score.verdict}\t{score.p_fake:.4f}")
+                    for i, face in enumerate(score.faces[1:], start=2):
+                        label = verdict(face["p_fake"], score.threshold)
+                        out(f"{score.path}[face {i}]\t{label}\t{face['p_fake']:.4f}")
+        except ArchiveLimitError as exc:
+            say(f"error: {exc} (stopped; the results above are kept)")
+            return 2
+        return 2 if failed else 0
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    finally:
+        bar.close()
+
+
+def _write_csv(detector, items, args, opts, say, close_bar) -> int:
+    from models.archive import ArchiveLimitError
+    from models.batch import Summary, score_items, write_csv
+
+    def reported(rows):
+        for row in rows:
+            if row.error is not None:
+                say(f"error: {row.error}")
+            yield row
+
+    summary = Summary()
+    target = sys.stdout if args.csv == "-" else args.csv
+    where = "stdout" if args.csv == "-" else args.csv
+    try:
+        write_csv(reported(score_items(detector, items, **opts)), target, summary=summary)
+    except ArchiveLimitError as exc:
+        say(f"error: {exc} (stopped; {summary.images:,} images written to {where} are kept)")
+        return 2
+    except KeyboardInterrupt:
+        say(f"interrupted: {summary.images:,} images written to {where}")
+        return 130
+    s = summary.as_dict()
+    close_bar()
+    say(f"{s['images']:,} images, {s['rows_scored']:,} scored ({s['fake']:,} fake, {s['real']:,} real), "
+        f"{s['errors']:,} errors -> {where}")
+    return 2 if s["errors"] else 0
 
 
 if __name__ == "__main__":

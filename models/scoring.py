@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +16,10 @@ from models.faces import NoFaceError, face_crops
 from models.intake import ImageLoadError, load_image
 
 CROP_MODES = ("auto", "face", "none")
+# A model input bigger than this (crop "none" on a full photo) is resized in the worker thread, so that a chunk
+# in memory never holds full photos; smaller ones (face crops: 128 px) are preprocessed a whole chunk at once
+# (one batched resize, ~4x cheaper than one call per image).
+PREPARE_IN_WORKER_PIXELS = 512 * 512
 
 
 @dataclass
@@ -27,6 +33,7 @@ class Score:
     faces: list[dict] = field(default_factory=list)  # largest first: box [x, y, w, h], confidence, p_fake
     warnings: list[str] = field(default_factory=list)
     threshold: float = THRESHOLD  # the verdict threshold used: the detector's operating point
+    size: tuple[int, int] | None = None  # (width, height) of the decoded image; not in to_dict()
 
     @property
     def verdict(self) -> str | None:
@@ -49,16 +56,186 @@ def analyse(image: np.ndarray, mode: str = "auto", size: int = 128):
     return face_crops(image, mode=mode, size=size)
 
 
-def _load(path: str, mode: str, transform=None):
+def source_name(source) -> str:
+    """The display name of a source: a path as given, or an Item's ``name`` (``a.zip!inner/b.jpg``)."""
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return str(source.name)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def load_source(source) -> np.ndarray:
+    """Decode a path, or an Item-like object (``name`` plus ``path`` or ``data`` bytes, see models.archive)."""
+    if isinstance(source, (str, os.PathLike)):
+        return load_image(source)
+    error = getattr(source, "error", None)
+    if error:
+        raise ImageLoadError(error)
+    data = getattr(source, "data", None)
+    return load_image(data if data is not None else source.path, name=source.name)
+
+
+@dataclass
+class _Loaded:
+    """What a worker hands back for one source: model inputs (crops, or preprocessed floats) or an error."""
+
+    inputs: list | np.ndarray | None = None
+    faces: list = field(default_factory=list)  # Face or None per input
+    kind: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    size: tuple[int, int] | None = None
+    prepared: bool = False  # inputs are already the model's float batch (detector.preprocess)
+
+
+def _load(source, mode: str, transform=None, prepare: Callable | None = None) -> _Loaded:
+    name = source_name(source)
     try:
-        image = load_image(path)
+        image = load_source(source)
         if transform is not None:
             image = transform(image)
+        size = (int(image.shape[1]), int(image.shape[0]))
         crops, kind, warnings = analyse(image, mode)
-        return crops, kind, warnings, None
-    except (ImageLoadError, NoFaceError) as exc:
-        message = str(exc) if isinstance(exc, ImageLoadError) else f"{path}: {exc}"
-        return None, None, [], message
+        del image  # a full photo is dropped here; only its crops travel on
+        faces = [face for face, _img in crops]
+        inputs = [img for _face, img in crops]
+        prepared = prepare is not None and any(img.shape[0] * img.shape[1] > PREPARE_IN_WORKER_PIXELS
+                                               for img in inputs)
+        if prepared:
+            inputs = prepare(inputs)  # resized + scaled floats (S x S): memory no longer depends on the photo
+        return _Loaded(inputs, faces, kind, list(warnings), size=size, prepared=prepared)
+    except ImageLoadError as exc:
+        return _Loaded(error=_one_line(exc))
+    except NoFaceError as exc:
+        return _Loaded(error=_one_line(f"{name}: {exc}"))
+    except Exception as exc:  # any other failure on one file: an error row, the batch goes on
+        return _Loaded(error=_one_line(f"{name}: cannot score ({type(exc).__name__}: {exc})"))
+
+
+def _fast_path(detector) -> bool:
+    """True when predict == calibrate(predict_batch_raw(preprocess(...))): the KerasDetector chain, unchanged.
+
+    Then each chunk's crops are preprocessed in one batched call (inputs over PREPARE_IN_WORKER_PIXELS already
+    in the worker) and the model's forward pass runs on the floats; otherwise ``detector.predict`` is called."""
+    from models.detector import KerasDetector
+
+    cls = type(detector)
+    return (isinstance(detector, KerasDetector) and cls.predict is Detector.predict
+            and cls.predict_raw is KerasDetector.predict_raw and cls.preprocess is Detector.preprocess
+            and cls.predict_batch_raw is KerasDetector.predict_batch_raw)
+
+
+def _predict(detector, loaded: list[_Loaded], fast: bool, batch_size: int) -> np.ndarray:
+    todo = [ld for ld in loaded if ld.inputs is not None and len(ld.inputs)]
+    if not todo:
+        return np.zeros((0,), np.float32)
+    if not fast:
+        return np.asarray(detector.predict([img for ld in todo for img in ld.inputs]), dtype=np.float32)
+    raw = [img for ld in todo if not ld.prepared for img in ld.inputs]
+    prepared = detector.preprocess(raw) if raw else None  # one batched resize for the chunk's crops
+    if len(raw) == sum(len(ld.inputs) for ld in todo):
+        x = prepared
+    else:
+        rows = iter(prepared) if prepared is not None else iter(())
+        x = np.concatenate([ld.inputs if ld.prepared else np.stack([next(rows) for _ in ld.inputs]) for ld in todo])
+    out = np.empty((len(x),), np.float32)
+    step = max(1, batch_size)
+    for start in range(0, len(x), step):
+        out[start : start + step] = detector.predict_batch_raw(x[start : start + step])
+    return np.asarray(detector.calibrate(out), dtype=np.float32)
+
+
+def score_sources(
+    detector: Detector, sources: Iterable, *, crop: str = "auto", batch_size: int = 64, workers: int = 2,
+    progress: Callable[[int], None] | None = None, transform=None, should_stop: Callable[[], bool] | None = None,
+    on_note: Callable | None = None,
+) -> Iterator[Score]:
+    """Stream one :class:`Score` per source, in input order, with flat memory.
+
+    ``sources``: paths, or :class:`models.archive.Item` objects (anything with ``name`` and ``path`` or
+    ``data``; one with ``error`` set becomes an error Score, one with ``note`` set is passed to ``on_note``
+    and not scored). The iterable is consumed lazily, one chunk of ``batch_size`` sources ahead: decoding
+    and face detection run in ``workers`` threads on the next chunk while the model predicts the current
+    one, so at most two chunks are in memory (and a full photo only while it is cropped or resized).
+
+    An exception raised by ``sources`` itself (e.g. models.archive.ArchiveLimitError) is re-raised after
+    the Scores of every source pulled before it have been yielded. ``should_stop()`` is checked between
+    chunks; when it returns True the stream ends. ``progress(n_done)`` is called after each chunk.
+    """
+    if crop not in CROP_MODES:
+        raise ValueError(f"crop mode must be one of {', '.join(CROP_MODES)}, not {crop!r}")
+    batch_size = max(1, int(batch_size))
+    threshold = float(getattr(detector, "threshold", THRESHOLD))
+    fast = _fast_path(detector)
+    prepare = detector.preprocess if fast else None
+    it = iter(sources)
+    state = {"failure": None, "exhausted": False}
+
+    def pull(pool) -> list[tuple[str, Future | _Loaded]]:
+        chunk = []
+        while len(chunk) < batch_size and not state["exhausted"]:
+            try:
+                source = next(it)
+            except StopIteration:
+                state["exhausted"] = True
+                break
+            except Exception as exc:  # the source iterable failed (a cap was hit): finish what we have
+                state["failure"], state["exhausted"] = exc, True
+                break
+            if getattr(source, "note", None):
+                if on_note is not None:
+                    on_note(source)
+                continue
+            name = source_name(source)
+            if getattr(source, "error", None):
+                chunk.append((name, _Loaded(error=_one_line(source.error))))
+            else:
+                chunk.append((name, pool.submit(_load, source, crop, transform, prepare)))
+        return chunk
+
+    def stopped() -> bool:
+        return should_stop is not None and bool(should_stop())
+
+    done = 0
+    pool = ThreadPoolExecutor(max_workers=max(1, int(workers)))
+    try:
+        pending = deque()
+        first = pull(pool)
+        if first:
+            pending.append(first)
+        while pending:
+            chunk = pending.popleft()
+            if not state["exhausted"] and not stopped():
+                following = pull(pool)  # prefetch: the workers start on it while this chunk is predicted
+                if following:
+                    pending.append(following)
+            loaded = [job.result() if isinstance(job, Future) else job for _name, job in chunk]
+            probs = iter(_predict(detector, loaded, fast, batch_size))
+            for (name, _job), ld in zip(chunk, loaded):
+                if ld.error is not None:
+                    yield Score(name, error=ld.error, threshold=threshold)
+                    continue
+                faces, first_p = [], None
+                for face in ld.faces:
+                    p = float(next(probs))
+                    first_p = p if first_p is None else first_p
+                    if face is not None:
+                        faces.append({"box": list(face.box), "confidence": round(face.confidence, 4), "p_fake": p})
+                yield Score(name, p_fake=first_p, crop=ld.kind, faces=faces, warnings=ld.warnings,
+                            threshold=threshold, size=ld.size)
+            done += len(chunk)
+            del chunk, loaded, probs  # this chunk's crops can go before the next one is waited for
+            if progress is not None:
+                progress(done)
+            if stopped():
+                return
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if state["failure"] is not None:
+        raise state["failure"]
 
 
 def score_paths(
@@ -72,30 +249,7 @@ def score_paths(
     image is already a crop). Scores are the detector's calibrated P(fake); verdicts use its threshold
     (``detector.threshold``: the saved operating point). ``progress(n_done)`` is called after each chunk;
     ``transform`` is applied to each decoded image first (e.g. a :mod:`models.perturb` perturbation).
+    Streams (see :func:`score_sources`): ``paths`` may be a lazy iterable.
     """
-    if crop not in CROP_MODES:
-        raise ValueError(f"crop mode must be one of {', '.join(CROP_MODES)}, not {crop!r}")
-    paths = list(paths)
-    threshold = float(getattr(detector, "threshold", THRESHOLD))
-    done = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start : start + batch_size]
-            loaded = list(pool.map(lambda p: _load(p, crop, transform), chunk))
-            images = [img for crops, *_ in loaded if crops for _face, img in crops]
-            probs = iter(detector.predict(images)) if images else iter(())
-            for path, (crops, kind, warnings, error) in zip(chunk, loaded):
-                if error is not None:
-                    yield Score(path, error=error, threshold=threshold)
-                    continue
-                faces = []
-                first = None
-                for face, _img in crops:
-                    p = float(next(probs))
-                    first = p if first is None else first
-                    if face is not None:
-                        faces.append({"box": list(face.box), "confidence": round(face.confidence, 4), "p_fake": p})
-                yield Score(path, p_fake=first, crop=kind, faces=faces, warnings=list(warnings), threshold=threshold)
-            done += len(chunk)
-            if progress is not None:
-                progress(done)
+    return score_sources(detector, paths, crop=crop, batch_size=batch_size, workers=workers, progress=progress,
+                         transform=transform)

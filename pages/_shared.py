@@ -92,9 +92,40 @@ def sample_pixels(sample: Sample) -> np.ndarray:
     return load_sample(sample)
 
 
+HANDOFF_KEY, HANDOFF_FRESH = "_handoff_image", "_handoff_fresh"
+
+
+def open_in_explain(name: str, *, path: str | None = None, pixels: np.ndarray | None = None, origin: str = "batch",
+                    truth: str | None = None, source: str | None = None) -> None:
+    """Hand one image (a file path or decoded pixels) to the Explain page and switch to it.
+
+    The Explain (and Predict) page's image picker then offers it as "From <origin>" and selects it.
+    Call from a button callback or the script body; the image stays in this session only.
+    """
+    if path is None and pixels is None:
+        raise ValueError("open_in_explain needs a path or pixels")
+    st.session_state[HANDOFF_KEY] = {"name": name, "path": path, "pixels": pixels, "origin": origin,
+                                     "truth": truth, "source": source}
+    st.session_state[HANDOFF_FRESH] = True
+    st.switch_page("pages/explain.py")
+
+
 def pick_image(key: str = "img") -> tuple[np.ndarray | None, str | None, Sample | None]:
     """Upload or sample picker. Returns (pixels, name, sample); shows a one-line error on bad input."""
-    mode = st.radio("Image", ["Sample", "Upload"], horizontal=True, key=f"{key}_mode")
+    handed = st.session_state.get(HANDOFF_KEY)
+    modes = ["Sample", "Upload"] + (["From " + handed["origin"]] if handed else [])
+    if handed and st.session_state.pop(HANDOFF_FRESH, False):
+        st.session_state[f"{key}_mode"] = modes[-1]  # just handed over: show it
+    mode = st.radio("Image", modes, horizontal=True, key=f"{key}_mode")
+    if handed and mode == modes[-1]:
+        try:
+            pixels = handed["pixels"] if handed["pixels"] is not None else load_image(handed["path"])
+        except ImageLoadError as exc:
+            st.error(str(exc))
+            return None, None, None
+        truth = handed.get("truth")
+        sample = Sample(handed["name"], handed.get("path"), truth=truth, source=handed.get("source")) if truth else None
+        return pixels, handed["name"], sample
     if mode == "Upload":
         up = st.file_uploader("Upload a face image", type=UPLOAD_TYPES, key=f"{key}_upload")
         if up is None:
@@ -214,3 +245,11 @@ def compare_models(crop: np.ndarray, names: list[str], target: str = "verdict", 
     st.image(data, width="stretch")
     st.download_button("Download comparison.png", data, file_name="lime_comparison.png", mime="image/png",
                        key=f"{key}_download")
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def thumb(path: str) -> bytes:
+    """A small JPEG thumbnail of an image file, made at run time (never stored on disk)."""
+    from models import explore
+
+    return explore.jpeg_bytes(explore.thumbnail(path))

@@ -1,5 +1,9 @@
 """Explain: why a detector calls a face real or fake (LIME, Grad-CAM, activations, regions, faithfulness)."""
 
+import hashlib
+import re
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 
@@ -64,8 +68,12 @@ def run_deletion(model: str, image: np.ndarray, explanation, key: tuple):
                                        n_segments=int(explanation.params.get("n_segments", 100))))
 
 
+page_figures: dict[str, bytes] = {}  # every figure shown on this run, by name: the HTML report reuses them
+
+
 def figure(fig, name: str, caption: str | None = None):
     data = render.png(fig)
+    page_figures[name] = data
     st.image(data, caption=caption, width="stretch")
     st.download_button(f"Download {name}.png", data, file_name=f"{name}.png", mime="image/png", key=f"dl_{name}")
 
@@ -117,6 +125,7 @@ with top[2]:
     st.caption(f"Explaining the evidence for **{resolved}**. A verdict is a signal, not proof.")
     if sample is not None and sample.truth:
         st.caption(f"Ground truth: **{sample.truth}** ({sample.source}).")
+    report_slot = st.container()  # filled at the end, once every figure of the page exists
 
 hide_color = {"black (0)": 0, "grey (128)": 128, "their mean colour": None}[hide]
 lime_params = (("n_segments", int(n_segments)), ("compactness", float(compactness)), ("sigma", float(sigma)),
@@ -216,3 +225,50 @@ with tabs[5]:
         st.info("Switch on 'Compare all models' in the sidebar to see every model's verdict and LIME mask on this face.")
     else:
         compare_models(crop, [model_name] + [n for n in names if n != model_name], target, lime_params, key="explain_cmp")
+
+
+def report_file_name(image_name: str | None) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(image_name or "image")).stem).strip("._") or "image"
+    return f"{stem[:80]}_report.html"
+
+
+def prepare_report() -> bytes:
+    """The page's explanations as one self-contained HTML file (explain.report), with every installed model's
+    verdict. LIME, Grad-CAM and the figures are the ones already computed above; only missing deletion curves
+    and the other models' verdicts are computed (once per session: memo)."""
+    from explain.report import image_report
+
+    bar = st.progress(0.0, text="Preparing the report…")
+    report_curves = dict(curves)
+    for m, e in explanations.items():
+        if m not in report_curves:
+            bar.progress(0.0, text=f"Deletion curve for {m}…")
+            report_curves[m] = run_deletion(model_name, crop, e,
+                                            (m, target, lime_params if m == "lime" else e.params["layer"]))
+    digest = hashlib.sha1(b"".join(page_figures[k] for k in sorted(page_figures))).hexdigest()
+    face = crops[index][0]
+    crop_info = {"image": name, "mode": st.session_state.get("explain_crop", "auto"), "kind": kind,
+                 "face": f"{index + 1} of {len(crops)}", "box": None if face is None else list(face.box)}
+    if sample is not None and sample.truth:
+        crop_info["ground truth"] = f"{sample.truth} ({sample.source})"
+
+    def build():
+        return image_report(
+            crop, model=detector, models=[get_detector(n) for n in names], lime_params=dict(lime_params),
+            target=target, crop_info=crop_info, explanations=explanations, figures=page_figures,
+            curves=report_curves, landmarks=landmarks, photo=shown if kind != "none" else None,
+            stability=stab["mean_jaccard"] if stab else None, title=f"Deepfake Lens report: {name}",
+            progress=lambda f, text: bar.progress(f, text=text)).encode("utf-8")
+
+    data = memo(("report", model_name, image_key(crop), target, lime_params, digest, name, index, str(crop_info)),
+                build)
+    bar.empty()
+    return data
+
+
+with report_slot:
+    if st.toggle("Prepare an HTML report", key="explain_report",
+                 help="This page in one self-contained HTML file to save or share: every installed model's verdict, "
+                      "LIME, Grad-CAM, regions, deletion curves, the parameters and model versions."):
+        st.download_button("Download HTML report", prepare_report(), file_name=report_file_name(name),
+                           mime="text/html", key="dl_report")

@@ -42,7 +42,7 @@ def test_explain_sample_shows_every_panel_with_downloads():
     labels = [m.label for m in at.metric]
     assert "P(fake)" in labels and "Top-5 agreement across 3 seeds" in labels and "Superpixels" in labels
     tab_labels = [t.label for t in at.tabs]
-    assert tab_labels == ["LIME", "Grad-CAM", "Activations", "Regions", "Faithfulness"]
+    assert tab_labels == ["LIME", "Grad-CAM", "Activations", "Regions", "Faithfulness", "Compare models"]
     downloads = {d.proto.label for d in at.get("download_button")}
     for name in ("lime", "gradcam", "activations", "activation_zoom", "regions_map", "regions_lime",
                  "regions_gradcam", "deletion_lime", "deletion_gradcam"):
@@ -150,3 +150,43 @@ def test_compare_models_tab_shows_every_model_side_by_side():
     # One LIME run per model, the page's own one reused (same key).
     assert len([k for k in at.session_state["_explanations"] if k[0] == "lime"]) == len(list_models())
     assert any(b.label == "Download comparison.png" for b in at.get("download_button"))
+
+
+def test_html_report_download_reuses_the_page_explanations(monkeypatch):
+    """'Prepare an HTML report' offers one self-contained HTML file built from the page's LIME (not recomputed),
+    with every installed model's verdict."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    from models import list_models
+
+    stored = []
+    real_store = MemoryMediaFileStorage.load_and_get_id
+
+    def capture(self, path_or_data, mimetype, kind, filename=None):
+        stored.append((mimetype, filename, path_or_data))
+        return real_store(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
+    calls = []
+    real_lime = explain.lime.explain
+    monkeypatch.setattr(explain.lime, "explain", lambda *a, **k: calls.append(1) or real_lime(*a, **k))
+    at = explain_page(samples=200, stability=False, deletion=False)
+    assert "Download HTML report" not in {d.proto.label for d in at.get("download_button")}  # built only on demand
+    n_lime = len(calls)
+    at.toggle(key="explain_report").set_value(True).run()
+    assert not at.exception, at.exception
+    assert len(calls) == n_lime, "the report recomputed LIME"
+    assert "Download HTML report" in {d.proto.label for d in at.get("download_button")}
+    reports = [(name, data) for mime, name, data in stored if mime == "text/html"]
+    assert reports, "no HTML download"
+    name, data = reports[-1]
+    assert name.endswith("_report.html")
+    html = data.decode("utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html.lower()
+    assert 'src="data:image/png;base64,' in html and "http://" not in html and "https://" not in html
+    verdicts = html.split("<h2>Verdicts of all models</h2>")[1].split("</table>")[0]
+    for model in list_models():
+        assert model in verdicts, model
+    assert "<b>tuned_cnn</b> (explained)" in verdicts
+    assert 'alt="deletion curve lime"' in html and 'alt="Grad-CAM overlay"' in html  # computed for the report
+    assert "LIME num_samples</th><td>200<" in html

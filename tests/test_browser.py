@@ -191,3 +191,66 @@ def test_explain_page_compares_models_side_by_side(app_url, browser, tmp_path):
     expect(page.get_by_text("Download comparison.png")).to_be_visible(timeout=240_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
+
+
+def _has_data() -> bool:
+    """Whether the served app sees a dataset (it inherits this process's DEEPFAKE_DATA; `make test` sets it)."""
+    from models.explore import is_dataset
+
+    return is_dataset(os.environ.get("DEEPFAKE_DATA"))
+
+
+def test_dataset_page_shows_balance_grid_and_mean_face(app_url, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1500, "height": 1200})
+    t0 = time.perf_counter()
+    page.goto(f"{app_url}/dataset", wait_until="domcontentloaded")
+    expect(page.locator("h1", has_text="Dataset")).to_be_visible(timeout=120_000)
+    if not _has_data():
+        expect(page.get_by_text("export DEEPFAKE_DATA")).to_be_visible(timeout=30_000)
+        page.close()
+        return
+    expect(page.get_by_text("Per source")).to_be_visible(timeout=60_000)
+    expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=60_000)
+    print(f"dataset page: balance table after {time.perf_counter() - t0:.1f} s")
+    page.get_by_role("tab", name="Images").click()
+    expect(page.get_by_text(re.compile(r"images match; showing 24"))).to_be_visible(timeout=60_000)
+    grid = page.locator('[data-testid="stImage"] img')
+    expect(grid.nth(23)).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("button", name="Explain").first).to_be_visible()
+    page.get_by_role("tab", name="Mean face").click()
+    expect(page.get_by_text("Mean |fake − real|")).to_be_visible(timeout=120_000)
+    print(f"dataset page: mean faces after {time.perf_counter() - t0:.1f} s")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=os.environ.get("DEEPFAKE_SCREENSHOT_DATASET") or str(tmp_path / "dataset.png"), full_page=True)
+    page.close()
+
+
+def test_errors_page_shows_mistakes_and_opens_one_in_explain(app_url, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1500, "height": 1200})
+    t0 = time.perf_counter()
+    page.goto(f"{app_url}/errors", wait_until="domcontentloaded")
+    expect(page.locator("h1", has_text="Error analysis")).to_be_visible(timeout=120_000)
+    if not _has_data():
+        expect(page.get_by_text("export DEEPFAKE_DATA")).to_be_visible(timeout=30_000)
+        page.close()
+        return
+    expect(page.get_by_role("heading", name="By source")).to_be_visible(timeout=60_000)
+    expect(page.locator('[data-testid="stMetric"]', has_text="False positives")).to_be_visible()
+    expect(page.get_by_role("tab", name=re.compile(r"False negatives \(\d+\)"))).to_be_visible()
+    first = page.locator('[data-testid="stImage"]').first
+    expect(first).to_contain_text(re.compile(r"P\(fake\) \d\.\d{3}"), timeout=60_000)
+    print(f"errors page: first gallery after {time.perf_counter() - t0:.1f} s")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=os.environ.get("DEEPFAKE_SCREENSHOT_ERRORS") or str(tmp_path / "errors.png"), full_page=True)
+    # One click: the most confident false positive opens on the Explain page, picked as "From error analysis".
+    page.get_by_role("button", name="Explain").first.click()
+    page.wait_for_url(re.compile(r"/explain$"), timeout=60_000)
+    expect(page.get_by_role("radio", name="From error analysis")).to_be_checked(timeout=60_000)
+    expect(page.locator("h3", has_text="Verdict:")).to_contain_text(re.compile("FAKE|REAL"), timeout=120_000)
+    expect(page.get_by_text("Ground truth: real").first).to_be_visible(timeout=30_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()

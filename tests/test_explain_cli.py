@@ -209,3 +209,61 @@ def test_module_entry_point(files, tmp_path):
     summary = json.loads(proc.stdout)
     assert summary["verdict"] == "fake" and summary["deletion"] == {}
     assert (tmp_path / "lime.png").is_file()
+
+
+# --- --report: one self-contained HTML file --------------------------------------------------------------
+
+@pytest.fixture
+def no_installed_models(monkeypatch):
+    """The report tabulates every installed model's verdict; keep these tests to the quadrant model."""
+    import models
+
+    monkeypatch.setattr(models, "list_models", lambda *a, **k: [])
+
+
+def test_report_writes_one_html_file(files, tmp_path, no_installed_models):
+    import base64
+
+    image, model = files
+    target = tmp_path / "reports" / "face.html"
+    rc, stdout, stderr = run_main([image, "--model", model, "--method", "lime", "--num-samples", 200, "--json",
+                                   "--out", tmp_path / "out", "--report", target])
+    assert rc == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["report"] == str(target) and target.is_file()
+    html = target.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html.lower() and "http" not in html.lower()
+    assert "<title>Deepfake Lens report: face.png</title>" in html
+    assert "<b>quadrant</b> (explained)" in html
+    # the CLI's own LIME figure is embedded as computed, and what --method left out is added (Grad-CAM)
+    assert base64.b64encode((tmp_path / "out" / "lime.png").read_bytes()).decode() in html
+    assert 'alt="Grad-CAM overlay"' in html and 'alt="deletion curve lime"' in html
+    assert "LIME num_samples</th><td>200<" in html and "crop: mode</th><td>auto<" in html
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {Path(f).name for f in summary["figures"]}
+
+
+def test_report_text_mode_names_the_file(files, tmp_path, no_installed_models, capsys):
+    image, model = files
+    target = tmp_path / "r.html"
+    rc = main([str(image), "--model", str(model), "--method", "gradcam", "--no-deletion", "--num-samples", "200",
+               "--out", str(tmp_path / "out"), "--report", str(target)])
+    out = capsys.readouterr().out
+    assert rc == 0 and f"report: {target}" in out
+    html = target.read_text(encoding="utf-8")
+    assert 'alt="LIME panels"' in html and "Deletion curves were not computed" in html
+
+
+def test_report_bad_image_exits_2_and_writes_nothing(files, tmp_path, capsys):
+    _, model = files
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("this is not an image\n")
+    target = tmp_path / "report.html"
+    rc = main([str(bogus), "--model", str(model), "--out", str(tmp_path / "out"), "--report", str(target)])
+    assert_one_error_line(rc, capsys.readouterr().err, "notes.png")
+    assert not target.exists()
+
+
+def test_report_to_a_folder_is_bad_input(files, tmp_path, capsys):
+    image, model = files
+    rc = main([str(image), "--model", str(model), "--out", str(tmp_path / "out"), "--report", str(tmp_path)])
+    assert_one_error_line(rc, capsys.readouterr().err, "--report")

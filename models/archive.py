@@ -1,0 +1,275 @@
+"""Inputs for batch scoring: files, folders (recursive) and zip archives, read safely and lazily.
+
+:func:`iter_inputs` turns command-line style paths into a stream of :class:`Item` objects; :func:`iter_zip`
+does the same for one zip (a path, bytes or a file object, e.g. an upload). Zip members are read into
+memory one at a time, never extracted to disk, so a member name cannot write anywhere; names that are
+absolute or contain ``..`` are refused anyway (an error Item), since they only appear in hostile archives.
+
+Caps (``MAX_FILES`` image members, ``MAX_TOTAL_BYTES`` uncompressed bytes read) are checked on the
+archive's declared sizes before anything is read, and again on the bytes actually read (each member is
+read with a bounded read, so a header that lies about its size cannot beat the cap). A cap that is hit
+raises :class:`ArchiveLimitError` with a one-line message; the Items yielded before stay valid. Nested
+archives, symlinks, directories and non-image members are never read: nested archives and symlinks are
+reported as notes (an Item with ``note`` set, not an error), non-image members are counted in one note.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from models.files import IMAGE_EXTENSIONS as _DATA_EXTENSIONS
+from models.intake import MAX_FILE_BYTES, ImageLoadError, load_image
+
+MAX_FILES = 10_000  # image members per archive
+MAX_TOTAL_BYTES = 2 * 1024**3  # uncompressed bytes read per archive (2 GiB)
+IMAGE_EXTENSIONS = frozenset(_DATA_EXTENSIONS | {".tif", ".tiff"})  # what models.intake decodes
+ARCHIVE_EXTENSIONS = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar")
+_READ_CHUNK = 1 << 20
+
+
+class ArchiveLimitError(ValueError):
+    """An archive is over a cap (file count or uncompressed size); the message is one line for the user."""
+
+
+@dataclass
+class Item:
+    """One input to score.
+
+    ``name``: the display path (``archive.zip!inner/path.jpg`` for a zip member); ``path``: a file on disk,
+    or ``data``: the member's bytes. ``error``: the input was refused or is missing (scored as an error row).
+    ``note``: not an input to score but something to tell the user (a nested archive ignored, non-image
+    files skipped...); scoring skips such Items.
+    """
+
+    name: str
+    path: str | None = None
+    data: bytes | None = None
+    error: str | None = None
+    note: str | None = None
+
+
+def is_image_name(name: str) -> bool:
+    return PurePosixPath(name.replace("\\", "/")).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_archive_name(name: str) -> bool:
+    return name.replace("\\", "/").lower().endswith(ARCHIVE_EXTENSIONS)
+
+
+def _printable(name: str) -> str:
+    """A member name safe to show on one line (control characters replaced)."""
+    return "".join(c if c.isprintable() else "?" for c in name)
+
+
+def unsafe_member_name(name: str) -> str | None:
+    """Why a zip member name is unsafe to use as a path (absolute, a drive, ``..``), or None when it is fine."""
+    norm = name.replace("\\", "/")
+    if norm.startswith("/") or (len(norm) >= 2 and norm[1] == ":"):
+        return "absolute path"
+    if ".." in norm.split("/"):
+        return "'..' in path"
+    if "\x00" in name:
+        return "NUL in name"
+    return None
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _is_junk(name: str) -> bool:
+    """macOS metadata that zips made on a Mac carry (``__MACOSX/``, ``._photo.jpg``): never images."""
+    parts = name.replace("\\", "/").split("/")
+    return parts[0] == "__MACOSX" or parts[-1].startswith("._") or parts[-1] == ".DS_Store"
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.2f} GiB" if n >= 1024**3 else f"{n / 1024**2:.1f} MiB"
+
+
+def _bounded_read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> tuple[bytes, bool]:
+    """Read at most ``limit`` bytes of a member; (data, True) when the member holds more than that."""
+    buf = bytearray()
+    with zf.open(info) as fh:
+        while len(buf) <= limit:
+            piece = fh.read(min(_READ_CHUNK, limit + 1 - len(buf)))
+            if not piece:
+                return bytes(buf), False
+            buf += piece
+    return bytes(buf[:limit]), True
+
+
+def iter_zip(source, name: str, *, max_files: int | None = None,
+             max_total_bytes: int | None = None) -> Iterator[Item]:
+    """Yield an :class:`Item` per image member of a zip, in archive order, reading one member at a time.
+
+    ``source``: a path, the zip's bytes, or a binary file object; ``name``: its display name (Items are
+    named ``name!inner/path.jpg``). A file that is not a readable zip gives one error Item. Raises
+    :class:`ArchiveLimitError` when the archive holds more than ``max_files`` image members or more than
+    ``max_total_bytes`` uncompressed (declared sizes, checked first; bytes actually read, checked as read).
+    None: the module's ``MAX_FILES`` / ``MAX_TOTAL_BYTES``.
+    """
+    max_files = MAX_FILES if max_files is None else int(max_files)
+    max_total_bytes = MAX_TOTAL_BYTES if max_total_bytes is None else int(max_total_bytes)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    try:
+        zf = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        yield Item(name, error=f"{name}: not a readable zip file ({type(exc).__name__}: {' '.join(str(exc).split())})")
+        return
+    with zf:
+        plan: list[tuple[zipfile.ZipInfo, str | None]] = []  # (member, why refused) for each image member
+        notes: list[str] = []
+        skipped = 0
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            inner = _printable(info.filename)
+            why = unsafe_member_name(info.filename)
+            if why is not None:
+                plan.append((info, f"{name}!{inner}: refused: unsafe name in archive ({why})"))
+            elif _is_junk(info.filename):
+                skipped += 1
+            elif _is_symlink(info):
+                notes.append(f"{name}!{inner}: symbolic link ignored")
+            elif is_archive_name(info.filename):
+                notes.append(f"{name}!{inner}: nested archive ignored (archives inside archives are not opened)")
+            elif not is_image_name(info.filename):
+                skipped += 1
+            else:
+                plan.append((info, None))
+        if len(plan) > max_files:
+            raise ArchiveLimitError(f"{name}: too many files ({len(plan):,} images, limit {max_files:,}); "
+                                    "split the archive")
+        declared = sum(info.file_size for info, why in plan if why is None and info.file_size <= MAX_FILE_BYTES)
+        if declared > max_total_bytes:
+            raise ArchiveLimitError(f"{name}: too large uncompressed ({_gib(declared)}, limit {_gib(max_total_bytes)}); "
+                                    "possibly a zip bomb")
+        for note in notes:
+            yield Item(note.split(": ", 1)[0], note=note)
+        total = 0
+        for info, why in plan:
+            display = f"{name}!{_printable(info.filename)}"
+            if why is not None:
+                yield Item(display, error=why)
+                continue
+            if info.file_size > MAX_FILE_BYTES:
+                yield Item(display, error=f"{display}: file too large ({info.file_size / 1e6:.0f} MB)")
+                continue
+            budget = max_total_bytes - total
+            limit = min(MAX_FILE_BYTES, budget)
+            try:
+                data, more = _bounded_read(zf, info, limit)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError, ValueError,
+                    NotImplementedError) as exc:
+                # Bad CRC (e.g. a header that lies about the size), encrypted, unsupported compression...
+                yield Item(display, error=f"{display}: cannot read from the archive ({type(exc).__name__}: "
+                                          f"{' '.join(str(exc).split())})")
+                continue
+            total += len(data)
+            if more:
+                if limit == budget:
+                    raise ArchiveLimitError(f"{name}: too large uncompressed (more than {_gib(max_total_bytes)} read, "
+                                            f"at {display}); possibly a zip bomb")
+                yield Item(display, error=f"{display}: file too large (over {MAX_FILE_BYTES / 1e6:.0f} MB)")
+                continue
+            yield Item(display, data=data)
+        if skipped:
+            yield Item(name, note=f"{name}: {skipped:,} non-image file{'s' if skipped != 1 else ''} skipped")
+
+
+def _walk_images(folder: Path) -> tuple[list[Path], int]:
+    """Image files under ``folder`` (recursive, sorted, hidden entries skipped) and the count of others."""
+    found, skipped = [], 0
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for fname in sorted(filenames):
+            if fname.startswith("."):
+                continue
+            if is_image_name(fname):
+                found.append(Path(dirpath) / fname)
+            else:
+                skipped += 1
+    found.sort(key=lambda p: p.relative_to(folder).parts)  # like a sorted file listing: a/b.png < a/c/d.png < a/e.png
+    return found, skipped
+
+
+def _iter_folder(folder: Path, name: str, recursive: bool) -> Iterator[Item]:
+    if recursive:
+        files, skipped = _walk_images(folder)
+    else:
+        entries = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        files = [p for p in entries if is_image_name(p.name)]
+        skipped = len(entries) - len(files)
+    base = name.rstrip("/\\") or name
+    for path in files:
+        rel = path.relative_to(folder).as_posix()
+        yield Item(f"{base}/{rel}" if base not in (".", "") else rel, path=str(path))
+    if not files:
+        yield Item(name, note=f"{name}: no image files found in this folder")
+    elif skipped:
+        yield Item(name, note=f"{name}: {skipped:,} non-image file{'s' if skipped != 1 else ''} skipped")
+
+
+def iter_inputs(paths: Iterable[str | os.PathLike], *, recursive: bool = True, max_files: int | None = None,
+                max_total_bytes: int | None = None) -> Iterator[Item]:
+    """Expand files, folders and ``.zip`` files into :class:`Item` objects, in the order given.
+
+    A folder gives its image files (recursive unless ``recursive=False``; sorted; hidden entries skipped;
+    other files counted in one note). A ``.zip`` file is read with :func:`iter_zip` (the caps apply to each
+    archive). Any other file is an input whatever its extension (decoding decides). A missing path is an
+    error Item. :class:`ArchiveLimitError` from a zip propagates.
+    """
+    for raw in paths:
+        name = str(raw)
+        path = Path(raw)
+        if path.is_dir():
+            yield from _iter_folder(path, name, recursive)
+        elif path.is_file() and path.suffix.lower() == ".zip":
+            yield from iter_zip(path, name, max_files=max_files, max_total_bytes=max_total_bytes)
+        elif path.exists():
+            yield Item(name, path=name)
+        else:
+            yield Item(name, error=f"{name}: no such file")
+
+
+def count_inputs(paths: Iterable[str | os.PathLike], *, recursive: bool = True) -> int:
+    """How many Items :func:`iter_inputs` will score, from directory listings and zip directories only
+    (nothing is decoded; notes are not counted). For a progress bar's total."""
+    n = 0
+    for raw in paths:
+        path = Path(raw)
+        try:
+            if path.is_dir():
+                n += len(_walk_images(path)[0]) if recursive else sum(
+                    1 for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and is_image_name(p.name))
+            elif path.is_file() and path.suffix.lower() == ".zip":
+                with zipfile.ZipFile(path) as zf:
+                    n += sum(1 for i in zf.infolist() if not i.is_dir() and (
+                        unsafe_member_name(i.filename) or (is_image_name(i.filename) and not _is_junk(i.filename)
+                                                           and not _is_symlink(i))))
+            else:
+                n += 1
+        except (OSError, zipfile.BadZipFile, ValueError):
+            n += 1
+    return n
+
+
+def read_item(item: Item) -> np.ndarray:
+    """Decode an Item to an HxWx3 uint8 RGB array (models.intake.load_image); ImageLoadError when it fails."""
+    if item.error:
+        raise ImageLoadError(item.error)
+    if item.note:
+        raise ImageLoadError(item.note)
+    if item.data is not None:
+        return load_image(item.data, name=item.name)
+    return load_image(item.path if item.path is not None else item.name, name=item.name)

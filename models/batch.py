@@ -1,0 +1,203 @@
+"""Batch scoring: a stream of inputs (files, folders, zips: models.archive) in, one row per face out.
+
+``score_items`` streams :class:`Row` objects in input order (see models.scoring.score_sources for the
+pipeline: decoding and face detection in threads with a bounded prefetch, crops predicted in batches), so
+memory stays flat however many images go in. ``write_csv`` writes them as they come, flushing each row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from models.faces import ALREADY_CROPPED, center_square, crop, square_box
+from models.labels import verdict
+from models.scoring import Score, score_sources
+
+CSV_COLUMNS = ("path", "face", "box_x", "box_y", "box_w", "box_h", "crop", "p_fake", "verdict", "model", "error")
+
+
+@dataclass
+class Row:
+    """One face of one image (or one image, for crop "center"/"none", or one error).
+
+    ``face``: 1-based index of the face in the image, largest first (None for crop "center"/"none" and
+    errors). ``box_*``: the face box in original (EXIF-upright) pixels; for crop "center" the centre
+    square scored, for "none" the whole image. ``crop``: "face", "center" or "none". ``p_fake``: calibrated
+    P(fake); ``verdict`` at the detector's threshold. ``error``: one line, the other fields empty.
+    ``confidence`` and ``warnings`` are extra (not CSV columns).
+    """
+
+    path: str
+    face: int | None = None
+    box_x: int | None = None
+    box_y: int | None = None
+    box_w: int | None = None
+    box_h: int | None = None
+    crop: str | None = None
+    p_fake: float | None = None
+    verdict: str | None = None
+    model: str = ""
+    error: str | None = None
+    confidence: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def box(self) -> tuple[int, int, int, int] | None:
+        return None if self.box_x is None else (self.box_x, self.box_y, self.box_w, self.box_h)
+
+    def to_csv_dict(self) -> dict[str, str]:
+        """The CSV columns as strings: empty for None, P(fake) with 6 decimals."""
+        out = {}
+        for key in CSV_COLUMNS:
+            value = getattr(self, key)
+            if value is None:
+                out[key] = ""
+            elif key == "p_fake":
+                out[key] = f"{value:.6f}"
+            else:
+                out[key] = str(value)
+        return out
+
+
+def row_thumbnail(image: np.ndarray, row: Row, size: int = 96) -> np.ndarray | None:
+    """What ``row`` scored, as a small RGB thumbnail cut from the decoded ``image`` (EXIF-upright, as scored).
+
+    A face row gives the recipe's square around its box (the centre square when the image is already a face
+    crop, as models.faces does), a "center" row its centre square, both ``size`` x ``size``; a "none" row the
+    whole image with its aspect ratio kept (longer side ``size``). None for an error row or a box that does not
+    fit ``image`` (a different image).
+    """
+    if row.error is not None or row.box is None:
+        return None
+    height, width = image.shape[:2]
+    x, y, w, h = row.box
+    if x < 0 or y < 0 or x + w > width or y + h > height:
+        return None
+    try:
+        if row.crop == "face":
+            x, y, side = square_box(row.box, width, height)
+            if row.face == 1 and side >= ALREADY_CROPPED * min(width, height):
+                x, y, side = center_square(width, height)
+            return crop(image, (x, y, side), size)
+        if row.crop == "center":
+            return crop(image, row.box[:3], size)
+        from PIL import Image
+
+        thumb = Image.fromarray(np.ascontiguousarray(image[..., :3]))
+        thumb.thumbnail((size, size), Image.LANCZOS)
+        return np.asarray(thumb, dtype=np.uint8)
+    except ValueError:
+        return None
+
+
+def rows_for(score: Score, model: str) -> list[Row]:
+    """The rows of one scored image: one per face (largest first), one for a centre/none crop, or one error."""
+    if score.error is not None or score.p_fake is None:
+        return [Row(score.path, model=model, error=score.error or f"{score.path}: not scored")]
+    threshold = score.threshold
+    if score.crop == "face" and score.faces:
+        rows = []
+        for i, face in enumerate(score.faces, start=1):
+            x, y, w, h = (int(v) for v in face["box"])
+            p = float(face["p_fake"])
+            rows.append(Row(score.path, i, x, y, w, h, "face", p, verdict(p, threshold), model,
+                            confidence=face.get("confidence")))
+        rows[0].warnings = list(score.warnings)
+        return rows
+    box = (None,) * 4
+    if score.size is not None:
+        width, height = score.size
+        if score.crop == "center":
+            x, y, side = center_square(width, height)
+            box = (x, y, side, side)
+        else:
+            box = (0, 0, width, height)
+    p = float(score.p_fake)
+    return [Row(score.path, None, *box, score.crop, p, verdict(p, threshold), model, warnings=list(score.warnings))]
+
+
+def score_items(detector, items: Iterable, *, crop: str = "auto", batch_size: int = 64, workers: int = 2,
+                progress: Callable[[int], None] | None = None, should_stop: Callable[[], bool] | None = None,
+                on_note: Callable | None = None, transform=None) -> Iterator[Row]:
+    """Stream :class:`Row` objects for ``items`` (models.archive.Item objects or paths), in input order.
+
+    ``crop``: "auto" (faces; the centre square when none is found), "face" (no face -> an error row) or
+    "none" (each image is already a face crop). Decoding and face detection run in ``workers`` threads,
+    one chunk of ``batch_size`` images ahead of the prediction, so at most about two chunks are in memory.
+    A bad file gives an error row and the batch goes on. ``progress(n_images_done)`` is called after each
+    chunk; ``should_stop()`` is checked between chunks (True ends the stream: cancel). Items with a
+    ``note`` are not scored but passed to ``on_note(item)``. An exception raised by ``items`` (e.g.
+    models.archive.ArchiveLimitError) propagates after the rows of every item before it.
+    """
+    model = str(getattr(detector, "name", ""))
+    for score in score_sources(detector, items, crop=crop, batch_size=batch_size, workers=workers,
+                               progress=progress, transform=transform, should_stop=should_stop, on_note=on_note):
+        yield from rows_for(score, model)
+
+
+class Summary:
+    """Counts over rows, updated one row at a time (O(1) memory): see :meth:`as_dict`."""
+
+    def __init__(self):
+        self.images = self.faces = self.errors = 0
+        self.by_verdict: dict[str, int] = {"fake": 0, "real": 0}
+        self.by_crop: dict[str, int] = {}
+
+    def add(self, row: Row) -> None:
+        if row.face is None or row.face == 1:
+            self.images += 1  # an image is one row, or starts with its face 1
+        if row.error is not None:
+            self.errors += 1
+            return
+        self.faces += 1
+        self.by_verdict[row.verdict] = self.by_verdict.get(row.verdict, 0) + 1
+        self.by_crop[row.crop] = self.by_crop.get(row.crop, 0) + 1
+
+    def as_dict(self) -> dict:
+        """``images`` (inputs, errors included), ``rows_scored`` (faces or crops scored), ``errors``,
+        ``fake`` / ``real`` (scored rows per verdict) and ``by_crop`` (scored rows per crop kind)."""
+        return {"images": self.images, "rows_scored": self.faces, "errors": self.errors, **self.by_verdict,
+                "by_crop": dict(self.by_crop)}
+
+
+def summarize(rows: Iterable[Row]) -> dict:
+    """Counts per verdict, errors, images and scored faces of ``rows`` (see :meth:`Summary.as_dict`)."""
+    summary = Summary()
+    for row in rows:
+        summary.add(row)
+    return summary.as_dict()
+
+
+def write_csv(rows: Iterable[Row], out: str | os.PathLike | IO[str], *, summary: Summary | None = None) -> dict:
+    """Write ``rows`` as CSV (header :data:`CSV_COLUMNS`) to a path or a text file object, streaming.
+
+    Each row is flushed as it is written, so an interrupted batch keeps every row computed. Returns the
+    :func:`summarize` dict. Pass your own ``summary`` to keep the counts when ``rows`` raises (e.g.
+    ArchiveLimitError, which propagates after the rows before it are written).
+    """
+    summary = Summary() if summary is None else summary
+    own = not isinstance(out, io.IOBase) and not hasattr(out, "write")
+    fh = open(Path(out), "w", newline="", encoding="utf-8") if own else out  # noqa: SIM115
+    try:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="raise", lineterminator="\n")
+        writer.writeheader()
+        fh.flush()
+        for row in rows:
+            writer.writerow(row.to_csv_dict())
+            fh.flush()
+            summary.add(row)
+    finally:
+        if own:
+            fh.close()
+        else:
+            fh.flush()
+    return summary.as_dict()
+

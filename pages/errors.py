@@ -1,0 +1,154 @@
+"""Error analysis: one model's false positives and false negatives on the test split, most confident first."""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from models import default_model_name, explore, list_models
+from models.catalog import model_file
+from models.detector import ASSETS_DIR, read_metadata
+from models.files import data_root
+from models.intake import ImageLoadError
+from models.zoo import eval_file, is_stale, load_scores, threshold_of
+from pages._shared import ensure_navigation, get_detector, memo, open_in_explain, thumb
+
+ensure_navigation()
+
+OPEN_KEY = "_errors_open"
+pending = st.session_state.pop(OPEN_KEY, None)
+if pending:  # an Explain button was clicked (callback): switch pages from the script body
+    st.session_state["explain_model"] = pending["model"]  # explain the mistake with the model that made it
+    open_in_explain(f"{pending['file']} ({pending['model']}: P(fake) {pending['p_fake']:.3f})", path=pending["path"],
+                    origin="error analysis", truth=pending["truth"], source=pending["source"])
+
+st.title("Error analysis")
+st.caption("Which test images a model gets wrong at its own operating point: reals it calls fake (false positives) "
+           "and fakes it lets through (false negatives), the most confident mistakes first.")
+
+names = list_models()
+if not names:
+    st.error("No models installed under `assets/models/`.")
+    st.stop()
+root = data_root()
+if not explore.is_dataset(root) or not (root / "test").is_dir():
+    st.info(
+        "The galleries need the dataset's test images"
+        + (f" (none found at `{root}`)" if os.environ.get("DEEPFAKE_DATA") else "")
+        + ". Point `DEEPFAKE_DATA` at a folder laid out as `{train,val,test}/{real,fake}/`, then restart the app:\n\n"
+        "```bash\nexport DEEPFAKE_DATA=/path/to/faces128\nmake run\n```")
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_scores(name: str, stamp: float):
+    return load_scores(name, "test")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_coverage(name: str, stamp: float, root: str) -> float:
+    s = cached_scores(name, stamp)
+    return explore.coverage(s, root) if s is not None else 0.0
+
+
+def scores_now(name: str):
+    """Score the test split with ``name`` now, with a progress bar; kept for this session."""
+    model_path = model_file(ASSETS_DIR, name)
+
+    def compute():
+        bar = st.progress(0.0, text=f"Scoring the test split with {name}…")
+        out = explore.score_split(get_detector(name), root, "test",
+                                  progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Scoring: {d}/{t} images"))
+        bar.empty()
+        return out
+
+    return memo(("errors_scores", name, str(root), model_path.stat().st_mtime), compute)
+
+
+default = default_model_name()
+with st.sidebar:
+    name = st.selectbox("Model", names, index=names.index(default) if default in names else 0, key="errors_model")
+threshold = threshold_of(read_metadata(model_file(ASSETS_DIR, name)))
+
+path = eval_file(name, "test")
+scores = cached_scores(name, path.stat().st_mtime if path.is_file() else 0.0)
+if scores is not None and cached_coverage(name, path.stat().st_mtime, str(root)) < 0.5:
+    st.info(f"The cached test scores of {name} were made on another dataset (their files are not under `{root}`): "
+            "scoring this dataset's test split now.")
+    scores = None
+elif scores is None:
+    st.info(f"No cached test scores for {name} (`make eval` writes them): scoring the test split now.")
+if scores is None:
+    scores, failed = scores_now(name)
+    if failed:
+        st.warning(f"{len(failed)} files could not be scored and are left out, e.g. {failed[0]}")
+    st.caption(f"Scored just now ({len(scores):,} images, kept for this session).")
+else:
+    if is_stale(scores):
+        st.warning(f"The model file of {name} is newer than its cached scores: run `make eval`.")
+    st.caption(f"From the cached evaluation `{path.name}` ({len(scores):,} test images).")
+
+totals = explore.error_totals(scores, threshold)
+fp, fn = explore.mistakes(scores, threshold, root)
+m = st.columns(5)
+m[0].metric("Threshold", f"{threshold:.3f}", help="The model's operating point (set it on the Models page): "
+            "an image is called fake at P(fake) ≥ threshold.")
+m[1].metric("Test images", f"{totals['n']:,}")
+m[2].metric("False positives", f"{totals['FP']:,}",
+            help=f"Reals called fake: {totals['FP rate']:.1%} of {totals['n real']:,} reals." if totals["n real"] else None)
+m[3].metric("False negatives", f"{totals['FN']:,}",
+            help=f"Fakes passed as real: {totals['FN rate']:.1%} of {totals['n fake']:,} fakes." if totals["n fake"]
+            else None)
+m[4].metric("Accuracy", f"{totals['accuracy']:.1%}" if totals["accuracy"] is not None else "–")
+
+st.subheader("By source")
+rate = st.column_config.NumberColumn(format="%.3f")
+st.dataframe(pd.DataFrame(explore.errors_by_source(scores, threshold)), hide_index=True,
+             column_config={c: rate for c in ("FP rate", "FN rate", "error rate")})
+st.caption("FP rate: share of the source's reals called fake. FN rate: share of its fakes passed as real. "
+           "Sources with only fakes (basemax) can have no false positives.")
+
+
+def request_explain(row: dict, model: str) -> None:
+    """Button callback: remember the image; the next script run (top of the page) opens it on the Explain page."""
+    st.session_state[OPEN_KEY] = {**row, "model": model}
+
+
+def gallery(rows: list[dict], kind: str, order: str) -> None:
+    sources = sorted({r["source"] for r in rows})
+    c1, c2 = st.columns([1, 1])
+    source = c1.selectbox("Source", ["all", *sources], key=f"errors_{kind}_source")
+    shown = explore.filter_images(rows, source=None if source == "all" else source)
+    n_pages = explore.paginate(shown, 1)[2]
+    page = c2.number_input(f"Page (of {n_pages})", 1, n_pages, 1, key=f"errors_{kind}_page_{name}_{source}")
+    items, page, _ = explore.paginate(shown, page)
+    if not shown:
+        st.success("None.")
+        return
+    st.caption(f"{len(shown):,} {order}. Thumbnails are {explore.THUMB_SIZE} px, made now; **Explain** opens the "
+               "image on the Explain page with this model.")
+    for i, row in enumerate(items):
+        if i % 8 == 0:
+            cols = st.columns(8)  # one row of 8 at a time: thumbnails line up in reading order
+        with cols[i % 8]:
+            try:
+                st.image(thumb(row["path"]), caption=f"P(fake) {row['p_fake']:.3f} · {row['source']}")
+            except ImageLoadError as exc:
+                st.caption(f":red[{exc}]")
+            st.button("Explain", key=f"errors_explain_{kind}_{row['file']}", on_click=request_explain,
+                      args=(row, name), width="stretch", help=f"Open {row['file']} on the Explain page")
+    with st.expander(f"All {len(shown):,} as a table"):
+        st.dataframe(pd.DataFrame(shown)[["file", "source", "kind", "p_fake"]], hide_index=True,
+                     column_config={"p_fake": st.column_config.ProgressColumn(
+                         "P(fake)", min_value=0.0, max_value=1.0, format="%.3f")})
+
+
+tab_fp, tab_fn = st.tabs([f"False positives ({len(fp):,})", f"False negatives ({len(fn):,})"])
+with tab_fp:
+    gallery(fp, "fp", "reals called fake, highest P(fake) first")
+with tab_fn:
+    gallery(fn, "fn", "fakes passed as real, lowest P(fake) first")
+missing = [r for r in fp + fn if not Path(r["path"]).is_file()]
+if missing:
+    st.warning(f"{len(missing)} scored files are missing under `{root}` (e.g. {missing[0]['file']}).")

@@ -1,0 +1,129 @@
+"""AppTest for the Batch page: images and zips in, rows out, bad files reported, CSV, cancel, open in Explain."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+import numpy as np
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+
+TIMEOUT = 240
+
+
+def png(arr) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def crops(n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def batch_page(uploads, crop="none", start=True) -> AppTest:
+    """The Batch page with ``uploads`` [(name, bytes, mime)] uploaded, then (``start``) scored."""
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.session_state["batch_crop"] = crop
+    at.session_state["batch_model"] = "tuned_cnn"
+    at.switch_page("pages/batch.py").run()
+    uploader = at.file_uploader(key="batch_upload")
+    for name, data, mime in uploads:
+        uploader.upload(name, data, mime)
+    uploader.run()
+    assert not at.exception, at.exception
+    if start:
+        at.button(key="batch_start").click().run()
+        assert not at.exception, at.exception
+    return at
+
+
+def results(at):
+    frames = [d.value for d in at.dataframe if "p_fake" in d.value.columns]
+    assert frames, "no results table"
+    return frames[0]
+
+
+def test_batch_page_without_uploads_explains_what_to_do():
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/batch.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Batch"
+    assert any("Upload face images" in i.value for i in at.info)
+
+
+def test_batch_scores_images_and_a_zip_with_bad_members():
+    from models import load_model
+
+    images = crops(3)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("inner/a.png", png(images[1]))
+        zf.writestr("inner/broken.jpg", b"not an image")
+        zf.writestr("nested.zip", b"PK\x03\x04 nested")
+        zf.writestr("../evil.png", png(images[2]))
+    at = batch_page([("one.png", png(images[0]), "image/png"),
+                     ("pack.zip", archive.getvalue(), "application/zip"),
+                     ("junk.jpg", b"\x00\x01garbage", "image/jpeg")])
+    table = results(at)
+    by_path = {p: r for p, r in zip(table["path"], table.to_dict("records"))}
+    assert set(by_path) == {"one.png", "pack.zip!inner/a.png", "pack.zip!inner/broken.jpg", "pack.zip!../evil.png",
+                            "junk.jpg"}
+    det = load_model("tuned_cnn")
+    for name, img in (("one.png", images[0]), ("pack.zip!inner/a.png", images[1])):
+        assert by_path[name]["p_fake"] == np.float32(det.predict([img])[0]).round(6) or \
+            abs(by_path[name]["p_fake"] - float(det.predict([img])[0])) < 1e-5
+        assert by_path[name]["crop"] == "none" and not by_path[name]["error"]
+    for bad in ("pack.zip!inner/broken.jpg", "pack.zip!../evil.png", "junk.jpg"):
+        assert by_path[bad]["error"] and "\n" not in by_path[bad]["error"]
+    assert any("nested archive ignored" in c.value for c in at.caption)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Faces scored"] == "2" and metrics["Errors"] == "3"
+    csv_button = [b for b in at.get("download_button") if b.proto.label == "Download CSV"]
+    assert csv_button
+
+
+def test_batch_csv_has_the_exact_header():
+    from models.batch import write_csv
+
+    at = batch_page([("a.png", png(crops(1)[0]), "image/png")])
+    assert not at.exception
+    rows = at.session_state["batch_state"]["rows"]
+    buf = io.StringIO()
+    write_csv(rows, buf)
+    header = next(csv.reader(io.StringIO(buf.getvalue())))
+    assert header == ["path", "face", "box_x", "box_y", "box_w", "box_h", "crop", "p_fake", "verdict", "model",
+                      "error"]
+
+
+def test_batch_zip_bomb_is_refused_with_a_clear_message():
+    """1.1 GiB of zeros in a ~5 MB upload: over the page's 1 GiB cap, refused before anything is read."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr("a.png", png(crops(1)[0]))
+        zero = b"\0" * (63 * 1024 * 1024)  # each member under the 64 MB per-file limit
+        for i in range(18):  # 1.1 GiB in all
+            zf.writestr(f"bomb{i}.png", zero)
+    assert len(archive.getvalue()) < 8 * 1024 * 1024
+    at = batch_page([("ok.png", png(crops(1)[0]), "image/png"), ("bomb.zip", archive.getvalue(), "application/zip")])
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "bomb.zip" in errors[0] and "too large uncompressed" in errors[0]
+    assert "\n" not in errors[0]
+    assert list(results(at)["path"]) == ["ok.png"]  # scored before the archive, kept
+
+
+def test_batch_row_opens_in_explain():
+    at = batch_page([("a.png", png(crops(1)[0]), "image/png")])
+    at.session_state["batch_open"] = "a.png"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Explain"
+    assert at.radio(key="explain_mode").value == "From batch"

@@ -1,0 +1,481 @@
+"""Batch scoring: inputs (files, folders, zips), safe zip reading, rows per face, CSV, the CLI's --csv.
+
+Everything runs on tiny synthetic images written to tmp_path and the 32 px oracle model (conftest), with
+--crop none, or with face detection replaced by a stub that returns known boxes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import stat
+import struct
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import synthetic_face
+from PIL import Image
+
+from models import archive as A
+from models import faces as F
+from models.archive import ArchiveLimitError, Item, iter_inputs, iter_zip, read_item
+from models.batch import CSV_COLUMNS, Row, Summary, score_items, summarize, write_csv
+
+HEADER = "path,face,box_x,box_y,box_w,box_h,crop,p_fake,verdict,model,error"
+
+
+def png_bytes(fake: bool, seed: int = 0, size: int = 32) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_face(np.random.default_rng(seed), fake, size)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_png(path: Path, fake: bool, seed: int = 0, size: int = 32) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_bytes(fake, seed, size))
+    return path
+
+
+def make_zip(path: Path, members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name)  # ZipInfo keeps the name as given ("../evil.png" stays)
+            info.compress_type = compression
+            zf.writestr(info, data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def detector(oracle_model_path):
+    import models
+
+    return models.load_model(oracle_model_path)
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """<tmp>/in: b.png (fake), sub/a.png (real), sub/deeper/c.png (fake), notes.txt, .hidden.png."""
+    root = tmp_path / "in"
+    write_png(root / "b.png", True, 1)
+    write_png(root / "sub" / "a.png", False, 2)
+    write_png(root / "sub" / "deeper" / "c.png", True, 3)
+    (root / "notes.txt").write_text("not an image")
+    write_png(root / ".hidden.png", True, 4)
+    return root
+
+
+def rows_and_error(rows_iter):
+    """Collect rows until the stream ends or raises; (rows, exception or None)."""
+    rows = []
+    try:
+        for row in rows_iter:
+            rows.append(row)
+    except ArchiveLimitError as exc:
+        return rows, exc
+    return rows, None
+
+
+# --- inputs: folders and zips ------------------------------------------------------------------------------
+
+def test_folder_is_recursive_sorted_and_images_only(folder):
+    items = list(iter_inputs([folder]))
+    scored = [i for i in items if not i.note]
+    assert [i.name for i in scored] == [f"{folder}/b.png", f"{folder}/sub/a.png", f"{folder}/sub/deeper/c.png"]
+    assert all(i.path and Path(i.path).is_file() and i.data is None and i.error is None for i in scored)
+    (note,) = [i for i in items if i.note]
+    assert "1 non-image file skipped" in note.note
+    assert [i.name for i in iter_inputs([folder], recursive=False) if not i.note] == [f"{folder}/b.png"]
+
+
+def test_missing_path_and_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    missing, empty = iter_inputs([tmp_path / "nope.png", tmp_path / "empty"])
+    assert missing.error == f"{tmp_path / 'nope.png'}: no such file"
+    assert empty.note and "no image files" in empty.note and empty.error is None
+
+
+def test_zip_members_are_named_archive_bang_inner_path(tmp_path):
+    z = make_zip(tmp_path / "x.zip", {"sub/a.png": png_bytes(False), "b.png": png_bytes(True), "sub/": b""})
+    items = list(iter_inputs([z]))
+    assert [i.name for i in items] == [f"{z}!sub/a.png", f"{z}!b.png"]
+    assert items[0].data == png_bytes(False) and items[0].path is None
+    named = list(iter_zip(z.read_bytes(), "x.zip"))  # bytes in (an upload), display name given
+    assert [i.name for i in named] == ["x.zip!sub/a.png", "x.zip!b.png"]
+    assert read_item(named[0]).shape == (32, 32, 3)
+    with open(z, "rb") as fh:  # a binary file object works too
+        assert [i.name for i in iter_zip(fh, "x.zip")] == ["x.zip!sub/a.png", "x.zip!b.png"]
+
+
+def test_not_a_zip_is_one_error_item(tmp_path):
+    bad = tmp_path / "broken.zip"
+    bad.write_bytes(b"PK\x03\x04 this is not really a zip")
+    (item,) = iter_inputs([bad])
+    assert item.error.startswith(f"{bad}: not a readable zip file") and "\n" not in item.error
+
+
+def test_mac_metadata_and_non_images_in_a_zip_are_skipped_and_counted(tmp_path):
+    z = make_zip(tmp_path / "mac.zip", {"a.png": png_bytes(True), "__MACOSX/._a.png": b"\x00\x05\x16\x07",
+                                          "._b.png": b"junk", "readme.md": b"hi", "data.csv": b"1,2"})
+    items = list(iter_zip(z, "mac.zip"))
+    assert [i.name for i in items if not i.note] == ["mac.zip!a.png"]
+    assert [i.note for i in items if i.note] == ["mac.zip: 4 non-image files skipped"]
+
+
+# --- malicious zips ----------------------------------------------------------------------------------------
+
+def test_traversal_names_are_refused_and_never_written(tmp_path, monkeypatch, detector):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    z = make_zip(tmp_path / "evil.zip", {"../evil.png": png_bytes(True), "/abs.png": png_bytes(True),
+                                          "ok/../../up.png": png_bytes(True), "C:/win.png": png_bytes(True),
+                                          "..\\back.png": png_bytes(True), "fine.png": png_bytes(False)})
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    items = list(iter_zip(z, "evil.zip"))
+    bad = [i for i in items if i.error]
+    assert [i.name for i in bad] == ["evil.zip!../evil.png", "evil.zip!/abs.png", "evil.zip!ok/../../up.png",
+                                     "evil.zip!C:/win.png", "evil.zip!..\\back.png"]
+    assert all("refused: unsafe name in archive" in i.error and i.data is None for i in bad)
+    rows = list(score_items(detector, iter_zip(z, "evil.zip"), crop="none"))
+    assert [r.error is None for r in rows] == [False] * 5 + [True]
+    assert rows[-1].path == "evil.zip!fine.png" and rows[-1].verdict == "real"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing extracted anywhere
+    assert not (tmp_path / "evil.png").exists() and not Path("/abs.png").exists()
+
+
+def test_zip_bomb_over_the_declared_size_cap(tmp_path, detector):
+    """50 MB of zeros (a ~50 KB member) against a 10 MB cap: refused before anything is read."""
+    good = write_png(tmp_path / "good.png", True)
+    bomb = make_zip(tmp_path / "bomb.zip", {"a.png": png_bytes(False), "zeros.png": bytes(50 * 1024**2)})
+    assert bomb.stat().st_size < 200_000
+    rows, exc = rows_and_error(score_items(detector, iter_inputs([good, bomb], max_total_bytes=10 * 1024**2),
+                                           crop="none", batch_size=1))
+    assert exc is not None
+    message = str(exc)
+    assert "\n" not in message and str(bomb) in message and "too large uncompressed" in message
+    assert "50.0 MiB" in message and "limit 10.0 MiB" in message and "zip bomb" in message
+    assert [r.path for r in rows] == [str(good)] and rows[0].verdict == "fake"  # earlier rows are kept
+
+
+def test_many_members_over_the_total_cap_are_refused_upfront(tmp_path):
+    z = make_zip(tmp_path / "many.zip", {f"{i}.png": bytes(400_000) for i in range(10)}, zipfile.ZIP_DEFLATED)
+    with pytest.raises(ArchiveLimitError, match=r"too large uncompressed \(3\.8 MiB, limit 1\.0 MiB\)"):
+        list(iter_zip(z, "many.zip", max_total_bytes=1024**2))
+
+
+def _lie_about_size(data: bytes, declared: int) -> bytes:
+    """Patch every local and central header of a one-member zip to declare ``declared`` uncompressed bytes."""
+    out = bytearray(data)
+    local = out.index(b"PK\x03\x04")
+    struct.pack_into("<I", out, local + 22, declared)
+    central = out.index(b"PK\x01\x02")
+    struct.pack_into("<I", out, central + 24, declared)
+    return bytes(out)
+
+
+def test_a_header_that_lies_about_its_size_cannot_beat_the_cap(tmp_path):
+    """A member declaring 1 KB that inflates to 50 MB: at most the declared size is read, then a CRC error row."""
+    honest = make_zip(tmp_path / "honest.zip", {"zeros.png": bytes(50 * 1024**2)})
+    liar = tmp_path / "liar.zip"
+    liar.write_bytes(_lie_about_size(honest.read_bytes(), 1024))
+    assert zipfile.ZipFile(liar).infolist()[0].file_size == 1024
+    tracemalloc.start()
+    try:
+        items = list(iter_zip(liar, "liar.zip", max_total_bytes=10 * 1024**2))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    (item,) = items
+    assert item.data is None and item.error.startswith("liar.zip!zeros.png: cannot read from the archive")
+    assert peak < 5 * 1024**2  # the 50 MB were never inflated into memory
+
+
+def test_bytes_actually_read_are_capped_even_if_the_reader_returns_more(tmp_path, monkeypatch):
+    """Belt and braces: should the zip reader ever return more than declared, the bounded read stops at the cap."""
+    z = make_zip(tmp_path / "small.zip", {"a.png": png_bytes(True), "b.png": b"x" * 100})
+    real_open = zipfile.ZipFile.open
+
+    def lying_open(self, info, *args, **kwargs):
+        name = info.filename if isinstance(info, zipfile.ZipInfo) else info
+        return io.BytesIO(bytes(5 * 1024**2)) if name == "b.png" else real_open(self, info, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", lying_open)
+    gen = iter_zip(z, "small.zip", max_total_bytes=1024**2)
+    first = next(gen)
+    assert first.name == "small.zip!a.png" and first.data == png_bytes(True)
+    with pytest.raises(ArchiveLimitError, match=r"small\.zip: too large uncompressed \(more than 1\.0 MiB read, "
+                                                r"at small\.zip!b\.png\)"):
+        next(gen)
+
+
+def test_nested_archives_are_ignored_with_a_note(tmp_path, detector):
+    inner = make_zip(tmp_path / "inner.zip", {"deep.png": png_bytes(True)}).read_bytes()
+    z = make_zip(tmp_path / "outer.zip", {"inner.zip": inner, "b.tar.gz": b"\x1f\x8b", "c.rar": b"Rar!",
+                                          "a.png": png_bytes(False)})
+    notes = []
+    rows = list(score_items(detector, iter_inputs([z]), crop="none", on_note=notes.append))
+    assert [r.path for r in rows] == [f"{z}!a.png"]  # deep.png is never read
+    assert [n.note for n in notes] == [f"{z}!{m}: nested archive ignored (archives inside archives are not opened)"
+                                       for m in ("inner.zip", "b.tar.gz", "c.rar")]
+    assert all(n.error is None for n in notes)
+
+
+def test_symlinks_in_a_zip_are_ignored(tmp_path):
+    path = tmp_path / "link.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        info = zipfile.ZipInfo("passwd.png")
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, "/etc/passwd")
+        zf.writestr("a.png", png_bytes(True))
+    items = list(iter_zip(path, "link.zip"))
+    assert [(i.name, bool(i.note), i.data is not None) for i in items] == [
+        ("link.zip!passwd.png", True, False), ("link.zip!a.png", False, True)]
+
+
+def test_file_count_cap(tmp_path):
+    z = make_zip(tmp_path / "count.zip", {f"{i:02d}.png": png_bytes(True, i) for i in range(12)}
+                 | {f"{i}.txt": b"t" for i in range(30)})
+    assert len([i for i in iter_zip(z, "count.zip", max_files=12) if not i.note]) == 12  # text files don't count
+    with pytest.raises(ArchiveLimitError) as info:
+        list(iter_zip(z, "count.zip", max_files=10))
+    assert str(info.value) == "count.zip: too many files (12 images, limit 10); split the archive"
+
+
+def test_module_caps_are_read_at_call_time(tmp_path, monkeypatch):
+    z = make_zip(tmp_path / "c.zip", {f"{i}.png": png_bytes(True, i) for i in range(3)})
+    monkeypatch.setattr(A, "MAX_FILES", 2)
+    with pytest.raises(ArchiveLimitError, match="limit 2"):
+        list(iter_inputs([z]))
+
+
+# --- scoring: rows, errors, order, streaming, cancel -------------------------------------------------------
+
+def test_rows_for_a_folder_with_bad_files(folder, detector):
+    (folder / "sub" / "corrupt.png").write_bytes(png_bytes(True)[:60])  # truncated PNG
+    (folder / "sub" / "text.jpg").write_text("a text file named .jpg")
+    rows = list(score_items(detector, iter_inputs([folder]), crop="none", batch_size=2))
+    names = [r.path.removeprefix(f"{folder}/") for r in rows]
+    assert names == ["b.png", "sub/a.png", "sub/corrupt.png", "sub/deeper/c.png", "sub/text.jpg"]
+    by_name = dict(zip(names, rows))
+    for name, expected in (("b.png", "fake"), ("sub/a.png", "real"), ("sub/deeper/c.png", "fake")):
+        row = by_name[name]
+        assert row.verdict == expected and row.error is None and row.crop == "none" and row.face is None
+        assert row.box == (0, 0, 32, 32) and row.model == "oracle"
+    for name, fragment in (("sub/corrupt.png", "cannot decode"), ("sub/text.jpg", "not an image file")):
+        row = by_name[name]
+        assert row.p_fake is None and row.verdict is None and fragment in row.error and "\n" not in row.error
+        assert row.error.startswith(row.path)
+
+
+def test_corrupt_and_non_image_members_in_a_zip(tmp_path, detector):
+    z = make_zip(tmp_path / "mixed.zip", {"a.png": png_bytes(True), "broken.jpg": b"\xff\xd8\xff garbage",
+                                          "empty.png": b"", "b.png": png_bytes(False)})
+    rows = list(score_items(detector, iter_inputs([z]), crop="none"))
+    assert [(r.path.split("!")[1], r.verdict) for r in rows] == [
+        ("a.png", "fake"), ("broken.jpg", None), ("empty.png", None), ("b.png", "real")]
+    assert "empty file" in rows[2].error and rows[1].error.startswith(f"{z}!broken.jpg: ")
+
+
+def test_scores_equal_detector_predict(folder, detector):
+    paths = [str(p) for p in sorted(folder.rglob("[!.]*.png"))]
+    rows = list(score_items(detector, paths, crop="none", batch_size=2))
+    direct = detector.predict([read_item(Item(p, path=p)) for p in paths])
+    np.testing.assert_allclose([r.p_fake for r in rows], direct, rtol=1e-5, atol=1e-6)
+
+
+def test_big_images_are_resized_in_the_worker_with_the_same_scores(detector):
+    """crop "none" on photos over PREPARE_IN_WORKER_PIXELS: preprocessed in the worker; scores unchanged."""
+    from models.scoring import PREPARE_IN_WORKER_PIXELS
+
+    rng = np.random.default_rng(0)
+    images = [synthetic_face(rng, i % 2 == 0, size) for i, size in enumerate((32, 600, 48, 700, 32))]
+    assert 600 * 600 > PREPARE_IN_WORKER_PIXELS > 48 * 48
+    items = []
+    for i, img in enumerate(images):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        items.append(Item(f"{i}.png", data=buf.getvalue()))
+    rows = list(score_items(detector, items, crop="none", batch_size=3))
+    assert [r.box for r in rows] == [(0, 0, s, s) for s in (32, 600, 48, 700, 32)]
+    np.testing.assert_allclose([r.p_fake for r in rows], detector.predict(images), rtol=1e-5, atol=1e-6)
+
+
+def test_items_are_pulled_lazily_two_chunks_at_most(detector, tmp_path):
+    data = png_bytes(True)
+    pulled = []
+
+    def items():
+        for i in range(100):
+            pulled.append(i)
+            yield Item(f"mem{i}.png", data=data)
+
+    stream = score_items(detector, items(), crop="none", batch_size=8)
+    first = next(stream)
+    assert first.path == "mem0.png" and len(pulled) <= 16  # this chunk and the prefetched one
+    seen = 1 + sum(1 for _ in stream)
+    assert seen == 100 and len(pulled) == 100
+
+
+def test_should_stop_cancels_between_chunks(detector):
+    data = png_bytes(False)
+    items = (Item(f"m{i}.png", data=data) for i in range(50))
+    done = []
+    rows = list(score_items(detector, items, crop="none", batch_size=4, progress=done.append,
+                            should_stop=lambda: len(done) >= 2))
+    assert len(rows) == 8 and done == [4, 8]
+
+
+def test_an_item_stream_that_raises_keeps_the_rows_before(detector):
+    def items():
+        for i in range(5):
+            yield Item(f"m{i}.png", data=png_bytes(True, i))
+        raise ArchiveLimitError("x.zip: too many files")
+
+    rows, exc = rows_and_error(score_items(detector, items(), crop="none", batch_size=2))
+    assert str(exc) == "x.zip: too many files" and [r.path for r in rows] == [f"m{i}.png" for i in range(5)]
+
+
+@pytest.fixture
+def two_faces(monkeypatch):
+    """Face detection stubbed: every image has a big face on the left and a smaller one on the right."""
+    def fake_detect(image, *, max_side=F.MAX_SIDE, min_confidence=F.MIN_CONFIDENCE, size=128):
+        h, w = image.shape[:2]
+        boxes = [((10, 10, 60, 70), 0.99), ((130, 20, 40, 44), 0.95)]
+        return [F._face(box, conf, F.square_box(box, w, h), size) for box, conf in boxes]
+
+    monkeypatch.setattr(F, "detect_faces", fake_detect)
+
+
+def test_a_multi_face_image_gives_one_row_per_face(tmp_path, detector, two_faces):
+    img = np.full((100, 200, 3), 90, np.uint8)
+    img[:50, :100] = 250  # the left face's crop has a bright top-left quadrant: fake for the oracle
+    path = tmp_path / "group.png"
+    Image.fromarray(img).save(path)
+    rows = list(score_items(detector, [str(path)], crop="auto"))
+    assert [(r.face, r.box, r.crop) for r in rows] == [(1, (10, 10, 60, 70), "face"), (2, (130, 20, 40, 44), "face")]
+    assert [r.confidence for r in rows] == [0.99, 0.95]
+    assert all(r.path == str(path) and r.error is None and r.verdict in ("fake", "real") for r in rows)
+    assert rows[0].verdict == "fake" and rows[1].verdict == "real"
+    assert summarize(rows) == {"images": 1, "rows_scored": 2, "errors": 0, "fake": 1, "real": 1,
+                               "by_crop": {"face": 2}}
+
+
+def test_row_thumbnails_show_what_was_scored(tmp_path, detector, two_faces):
+    from models.batch import row_thumbnail
+
+    img = np.random.default_rng(0).integers(0, 256, (100, 200, 3), dtype=np.uint8)
+    Image.fromarray(img).save(tmp_path / "group.png")
+    first, second = score_items(detector, [str(tmp_path / "group.png")], crop="auto")
+    crops, _kind, _warnings = F.face_crops(img, mode="auto")  # the crops the model was given
+    for row, (_face, scored) in zip((first, second), crops, strict=True):
+        np.testing.assert_array_equal(row_thumbnail(img, row, size=128), scored)
+    assert row_thumbnail(img, second).shape == (96, 96, 3)
+    assert row_thumbnail(img, Row("x.png", error="x.png: bad")) is None
+    assert row_thumbnail(np.zeros((10, 10, 3), np.uint8), second) is None  # not the image that was scored
+    (none,) = score_items(detector, [str(tmp_path / "group.png")], crop="none")
+    assert row_thumbnail(img, none).shape == (48, 96, 3)
+
+
+def test_no_face_auto_is_the_centre_square_face_mode_is_an_error(tmp_path, detector, monkeypatch):
+    monkeypatch.setattr(F, "detect_faces", lambda image, **kw: [])
+    path = write_png(tmp_path / "wide.png", True, size=32)
+    Image.fromarray(np.full((40, 100, 3), 100, np.uint8)).save(path)
+    (auto,) = score_items(detector, [str(path)], crop="auto")
+    assert auto.crop == "center" and auto.face is None and auto.box == (30, 0, 40, 40)
+    assert auto.warnings == [F.NO_FACE_WARNING]
+    (face,) = score_items(detector, [str(path)], crop="face")
+    assert face.error.startswith(f"{path}: no face found") and face.p_fake is None
+
+
+# --- CSV ---------------------------------------------------------------------------------------------------
+
+def test_csv_header_and_one_row_per_face(tmp_path, detector, two_faces):
+    Image.fromarray(np.full((100, 200, 3), 90, np.uint8)).save(tmp_path / "group.png")
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    out = tmp_path / "out.csv"
+    summary = write_csv(score_items(detector, [str(tmp_path / "group.png"), str(tmp_path / "bad.png")]), out)
+    text = out.read_text()
+    assert text.splitlines()[0] == HEADER and ",".join(CSV_COLUMNS) == HEADER
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["face"], r["box_x"], r["box_y"], r["box_w"], r["box_h"], r["crop"]) for r in rows[:2]] == [
+        ("1", "10", "10", "60", "70", "face"), ("2", "130", "20", "40", "44", "face")]
+    assert all(r["model"] == "oracle" and r["error"] == "" and r["verdict"] in ("fake", "real") for r in rows[:2])
+    assert all(len(r["p_fake"].split(".")[1]) == 6 for r in rows[:2])
+    assert rows[2]["path"].endswith("bad.png") and rows[2]["error"].endswith("not an image file (or an unsupported format)")
+    assert rows[2]["p_fake"] == rows[2]["verdict"] == rows[2]["face"] == ""
+    assert summary["images"] == 2 and summary["rows_scored"] == 2 and summary["errors"] == 1
+
+
+def test_write_csv_keeps_the_rows_written_when_the_stream_fails(tmp_path):
+    def rows():
+        yield Row("a.png", None, 0, 0, 8, 8, "none", 0.25, "real", "m")
+        yield Row("b.png", error="b.png: broken", model="m")
+        raise ArchiveLimitError("z.zip: too many files")
+
+    out = tmp_path / "partial.csv"
+    summary = Summary()
+    with pytest.raises(ArchiveLimitError):
+        write_csv(rows(), out, summary=summary)
+    lines = out.read_text().splitlines()
+    assert lines == [HEADER, "a.png,,0,0,8,8,none,0.250000,real,m,", "b.png,,,,,,,,,m,b.png: broken"]
+    assert summary.as_dict()["images"] == 2 and summary.as_dict()["errors"] == 1
+
+
+def test_csv_quotes_awkward_names(tmp_path):
+    buf = io.StringIO()
+    write_csv([Row('a,"b".png', error='a,"b".png: bad', model="m")], buf)
+    (row,) = csv.DictReader(io.StringIO(buf.getvalue()))
+    assert row["path"] == 'a,"b".png' and row["error"] == 'a,"b".png: bad'
+
+
+# --- CLI ---------------------------------------------------------------------------------------------------
+
+def test_cli_csv_over_a_folder_and_a_zip(tmp_path, folder, oracle_model_path, capsys):
+    from models.predict import main
+
+    z = make_zip(tmp_path / "x.zip", {"sub/a.png": png_bytes(True), "inner.zip": b"PK\x05\x06" + bytes(18)})
+    out = tmp_path / "scores.csv"
+    rc = main(["--model", str(oracle_model_path), "--crop", "none", "--csv", str(out), str(folder), str(z)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    rows = list(csv.DictReader(out.open()))
+    assert out.read_text().splitlines()[0] == HEADER
+    assert [r["path"] for r in rows] == [f"{folder}/b.png", f"{folder}/sub/a.png", f"{folder}/sub/deeper/c.png",
+                                         f"{z}!sub/a.png"]
+    assert [r["verdict"] for r in rows] == ["fake", "real", "fake", "fake"]
+    assert f"note: {z}!inner.zip: nested archive ignored" in err
+    assert "4 images, 4 scored (3 fake, 1 real), 0 errors" in err and "Traceback" not in err
+
+
+def test_cli_csv_exit_2_on_errors_and_keeps_rows_when_a_cap_is_hit(tmp_path, oracle_model_path, capsys,
+                                                                   monkeypatch):
+    from models.predict import main
+
+    good = write_png(tmp_path / "good.png", False)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    bomb = make_zip(tmp_path / "bomb.zip", {"zeros.png": bytes(20 * 1024**2)})
+    after = write_png(tmp_path / "after.png", True)
+    out = tmp_path / "scores.csv"
+    monkeypatch.setattr(A, "MAX_TOTAL_BYTES", 1024**2)
+    rc = main(["--model", str(oracle_model_path), "--crop", "none", "--batch-size", "1", "--no-progress",
+               "--csv", str(out), str(good), str(bad), str(bomb), str(after)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert [r["path"] for r in csv.DictReader(out.open())] == [str(good), str(bad)]  # rows before the cap kept
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == [f"error: {bad}: not an image file (or an unsupported format)",
+                     f"error: {bomb}: too large uncompressed (20.0 MiB, limit 1.0 MiB); possibly a zip bomb "
+                     f"(stopped; 2 images written to {out} are kept)"]
+
+
+def test_cli_text_output_over_a_zip(tmp_path, oracle_model_path, capsys):
+    from models.predict import main
+
+    z = make_zip(tmp_path / "x.zip", {"a.png": png_bytes(True), "b.png": png_bytes(False)})
+    rc = main(["--model", str(oracle_model_path), "--crop", "none", str(z)])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0 and [line.split("\t")[:2] for line in out] == [[f"{z}!a.png", "fake"], [f"{z}!b.png", "real"]]
