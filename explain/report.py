@@ -336,7 +336,7 @@ def image_report(image, *, model=None, models=None, lime_params=None, target: st
 
         explanations["lime"] = lime_method.explain(detector, image, target=target, progress=lime_progress,
                                                    **params)
-    if getattr(detector, "supports_gradcam", True) and "gradcam" not in explanations:
+    if _gradcam_applies(detector) and "gradcam" not in explanations:
         _progress(progress, 0.6, "Grad-CAM")
         explanations["gradcam"] = gradcam.explain(detector, image, target=target)
     explanations = {m: explanations[m] for m in METHODS if m in explanations}
@@ -396,8 +396,9 @@ def image_report(image, *, model=None, models=None, lime_params=None, target: st
                          _p(f"Layer {ge.params.get('layer')}, {ge.params.get('variant', 'gradcam')}; evidence for "
                             f"'{ge.target}'.", "note"))
     else:
-        s_cam = _section("Grad-CAM", _p(f"Grad-CAM does not apply to {detector.name}: it needs a neural network's "
-                                        "gradients (this model is not one). LIME does apply.", "note"))
+        s_cam = _section("Grad-CAM", _p(f"Grad-CAM does not apply to {detector.name}: it needs a convolutional "
+                                        "network's gradients (this model has no conv layers). LIME does apply.",
+                                        "note"))
 
     # regions
     caveat = _p("Regions come from mtcnn landmarks. The ranking shows what the model responds to; it does not "
@@ -502,6 +503,15 @@ def _histogram(values, threshold: float | None):
     return histogram_figure(values, threshold)
 
 
+def _gradcam_applies(detector) -> bool:
+    """Grad-CAM needs a Keras model with at least one conv layer."""
+    from explain import gradcam
+
+    if not getattr(detector, "supports_gradcam", True) or getattr(detector, "keras_model", None) is None:
+        return False
+    return bool(gradcam.conv_layers(detector))
+
+
 def batch_report(rows: Iterable[Mapping], load: Callable[[dict], np.ndarray], *, model=None, top_n: int = 5,
                  lime_params=None, title: str | None = None, progress: Progress | None = None) -> str:
     """A self-contained HTML report of a scored batch: a summary, then the ``top_n`` most suspicious crops explained.
@@ -584,10 +594,10 @@ def batch_report(rows: Iterable[Mapping], load: Callable[[dict], np.ndarray], *,
         parts = [_img(crop, "crop", f"{crop.shape[1]}x{crop.shape[0]} px", "pixel"),
                  _img(render.lime_panels(e, crop), "LIME panels")]
         note = f"{detector.name}: P(fake) {e.p_fake:.3f}, {_verdict(detector, e.p_fake)}; evidence for '{e.target}'."
-        if detector.supports_gradcam:
+        if _gradcam_applies(detector):
             parts.append(_img(render.gradcam_overlay(gradcam.explain(detector, crop), crop), "Grad-CAM"))
         else:
-            note += f" Grad-CAM does not apply to {detector.name} (not a neural network)."
+            note += f" Grad-CAM does not apply to {detector.name} (no conv layers to take gradients at)."
         items.append(head + f'<div class="row">{"".join(parts)}</div>' + _p(note, "note") + "</div>")
     if top:
         sections.append(_section(f"Top {len(top)} most suspicious crops (highest P(fake))", *items))

@@ -273,3 +273,18 @@ def read_item(item: Item) -> np.ndarray:
     if item.data is not None:
         return load_image(item.data, name=item.name)
     return load_image(item.path if item.path is not None else item.name, name=item.name)
+
+
+def read_named(name: str) -> np.ndarray:
+    """Decode an input again by its display name: a file path, or ``archive.zip!inner/path.jpg``."""
+    outer, sep, inner = name.partition("!")
+    if sep and Path(outer).is_file() and is_archive_name(outer):
+        if unsafe_member_name(inner) is not None:
+            raise ImageLoadError(f"{name}: refused: unsafe name in archive")
+        with zipfile.ZipFile(outer) as zf:
+            info = zf.getinfo(inner)
+            data, more = _bounded_read(zf, info, MAX_FILE_BYTES)
+        if more:
+            raise ImageLoadError(f"{name}: file too large")
+        return load_image(data, name=name)
+    return load_image(name)

@@ -26,6 +26,10 @@ def parse_args(argv=None):
     fmt.add_argument("--csv", default=None, metavar="OUT",
                      help="write one CSV row per face to OUT ('-': stdout): "
                           "path,face,box_x,box_y,box_w,box_h,crop,p_fake,verdict,model,error")
+    p.add_argument("--report", default=None, metavar="OUT.html",
+                   help="with --csv: also write a self-contained HTML report (summary, histogram, the --top most "
+                        "suspicious faces explained with LIME and Grad-CAM)")
+    p.add_argument("--top", type=int, default=5, help="faces explained in --report (default 5)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2, help="threads that decode images and find faces")
     p.add_argument("--crop", default="auto", choices=("auto", "face", "none"),
@@ -38,6 +42,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.report and args.csv is None:
+        print("error: --report needs --csv (the report summarises the CSV's rows)", file=sys.stderr)
+        return 2
     from tqdm.auto import tqdm
 
     from models.archive import ArchiveLimitError, count_inputs, iter_inputs
@@ -122,8 +129,16 @@ def _write_csv(detector, items, args, opts, say, close_bar) -> int:
     summary = Summary()
     target = sys.stdout if args.csv == "-" else args.csv
     where = "stdout" if args.csv == "-" else args.csv
+    kept = []  # for --report: the rows (a few hundred bytes each, no pixels)
+
+    def keep(rows):
+        for row in rows:
+            if args.report:
+                kept.append(row)
+            yield row
+
     try:
-        write_csv(reported(score_items(detector, items, **opts)), target, summary=summary)
+        write_csv(keep(reported(score_items(detector, items, **opts))), target, summary=summary)
     except ArchiveLimitError as exc:
         say(f"error: {exc} (stopped; {summary.images:,} images written to {where} are kept)")
         return 2
@@ -134,7 +149,29 @@ def _write_csv(detector, items, args, opts, say, close_bar) -> int:
     close_bar()
     say(f"{s['images']:,} images, {s['rows_scored']:,} scored ({s['fake']:,} fake, {s['real']:,} real), "
         f"{s['errors']:,} errors -> {where}")
+    if args.report:
+        _write_report(detector, kept, args, say)
     return 2 if s["errors"] else 0
+
+
+def _write_report(detector, rows, args, say) -> None:
+    """The batch's HTML report: each explained face is cut again from its file (or zip member)."""
+    from pathlib import Path
+
+    from explain.report import batch_report
+    from models.archive import read_named
+    from models.batch import row_thumbnail
+
+    by_key = {(r.path, str(r.face or "")): r for r in rows}
+
+    def load(r):
+        row = by_key[(r["path"], str(r.get("face") or ""))]
+        return row_thumbnail(read_named(row.path), row, size=128)
+
+    html = batch_report([r.to_csv_dict() for r in rows], load, model=detector, top_n=args.top,
+                        progress=lambda f, m="": None)
+    Path(args.report).write_text(html, encoding="utf-8")
+    say(f"report -> {args.report}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def summary_rows(folder=None, latency: dict | None = None) -> list[dict]:
         rows.append({
             "model": name,
             "params": meta.get("params"),
-            "file MB": round(path.stat().st_size / 1e6, 2),
+            "file KB": round(path.stat().st_size / 1e3, 1),
             "input px": meta.get("input_size"),
             "ms / image": lat.get("ms_single"),
             "ms / image (batch 64)": lat.get("ms_batched"),

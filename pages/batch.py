@@ -136,6 +136,7 @@ if state is not None and state["status"] == "running":
     if state["status"] == "running":
         state["status"] = "done"
     bar.empty()
+    st.rerun()  # redraw the buttons above (Score enabled again, Cancel gone)
 
 if state is None:
     st.stop()
@@ -164,12 +165,15 @@ st.caption(f"{model_name} at threshold {detector.threshold:.2f}; {state['seconds
 
 table = pd.DataFrame([{"thumbnail": t, **r.to_csv_dict()} for r, t in zip(rows, state["thumbs"])])
 table["p_fake"] = pd.to_numeric(table["p_fake"], errors="coerce")
-left, right = st.columns([2, 1])
+table = table[["thumbnail", "path", "p_fake", "verdict", "face", "crop", "error", "box_x", "box_y", "box_w", "box_h",
+               "model"]]
+left, right = st.columns([2.2, 1])
 with left:
     event = st.dataframe(
         table, hide_index=True, key="batch_table", on_select="rerun", selection_mode="single-row",
         column_config={
-            "thumbnail": st.column_config.ImageColumn("face", width="small"),
+            "thumbnail": st.column_config.ImageColumn("crop scored", width="small"),
+            "path": st.column_config.TextColumn("file", width="medium"),
             "p_fake": st.column_config.ProgressColumn("P(fake)", min_value=0.0, max_value=1.0, format="%.3f"),
         })
     st.caption("Click a column header to sort; select a row to explain it.")

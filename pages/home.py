@@ -41,13 +41,21 @@ st.markdown(
     """
 1. Open **Predict**, pick a built-in sample or upload a photo (several faces are numbered; pick one).
 2. Read the verdict and P(fake). The page also shows the exact low-resolution input the model saw.
-3. Switch on **Compare all models** in the sidebar to see every installed detector's score side by side.
+3. Switch on **Compare all models** in the sidebar to see every installed detector's score side by side,
+   optionally with their LIME masks.
 4. Open **Explain** to see why: LIME superpixels (with a stability check across seeds), Grad-CAM, activation maps,
-   which facial regions (eyes, nose, mouth…) drove the verdict, and a deletion curve that tells whether the
-   explanation is faithful to the model.
+   which facial regions (eyes, nose, mouth…) drove the verdict, a deletion curve that tells whether the
+   explanation is faithful to the model, and every model side by side. Export it all as one HTML report.
+5. **Batch** scores many images or zip archives at once: a sortable table with thumbnails, a P(fake) histogram,
+   the CSV, an HTML report of the most suspicious faces, and any row opens in Explain.
+6. **Models** compares the detectors on the test split (per source, per kind of fake, ROC, confusion, training
+   curves, cross-source generalisation) and sets each model's operating point (threshold) and calibration.
+7. With `DEEPFAKE_DATA` set, **Dataset** shows class balance, an image grid and the mean real and fake faces,
+   and **Error analysis** shows a model's most confident mistakes, each one click from Explain.
 
-From a terminal: `python -m models.predict photo.jpg`, `python -m models.evaluate --data DIR`,
-`python -m explain photo.jpg` (see the README).
+P(fake) is calibrated on the validation split, and each model calls a face fake at its own saved threshold.
+From a terminal: `python -m models.predict photo.jpg folder/ archive.zip --csv out.csv`,
+`python -m models.evaluate --data DIR`, `python -m explain photo.jpg --report report.html` (see the README).
 """
 )
 
@@ -58,8 +66,10 @@ st.markdown(
   and photoshopped eye/nose/mouth edits. They have not seen diffusion-model faces, video, or heavy filters.
 - Faces are found with mtcnn and cropped as the training data was; with no face the centre square is scored
   (and the page says so). Verdicts near 0.5 can flip when the crop moves by a pixel or two: treat them as unsure.
-- The default, `detector_v1`, catches most face swaps and GAN faces but misses about 40% of photoshopped
-  eye/nose/mouth edits at the default threshold; the study's two models are weak on this data (see the table).
+- The default, `detector_v1`, catches most face swaps and GAN faces but misses about half of the photoshopped
+  eye/nose/mouth edits at its operating point; the study's two models are weak on this data (see the table).
+- Trained without one source of fakes, a detector does much worse on that source (Models page, Cross-source):
+  expect the same on a generator it has never seen.
 - Re-compression and downscaling cost a few points of accuracy (see the README's robustness numbers).
 - **A verdict is a signal, not proof.**
 """

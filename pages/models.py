@@ -95,8 +95,7 @@ with tabs[0]:
         rows = pd.DataFrame(source_rows(test_scores, thresholds))
         metric = st.radio("Show", ["AUC within source", "accuracy", "fakes caught", "reals passed"],
                           horizontal=True, key="models_source_metric")
-        wide = rows.pivot_table(index=["source", "kind", "n real", "n fake"], columns="model", values=metric,
-                                aggfunc="first", dropna=False).reset_index()
+        wide = rows.set_index(["source", "kind", "n real", "n fake", "model"])[metric].unstack("model").reset_index()
         st.dataframe(wide, hide_index=True, column_config={n: PCT for n in test_scores})
         st.caption(
             "**AUC within source** ranks each source's fakes against the *same source's* reals. A model that learned "
@@ -107,11 +106,11 @@ with tabs[0]:
 with tabs[1]:
     if test_scores:
         rows = pd.DataFrame(kind_rows(test_scores, thresholds))
-        wide = rows.pivot_table(index=["kind", "n"], columns="model", values="accuracy", aggfunc="first").reset_index()
+        wide = rows.set_index(["kind", "n", "model"])["accuracy"].unstack("model").reset_index()
         st.dataframe(wide, hide_index=True, column_config={n: PCT for n in test_scores})
         st.caption("Per kind of fake: the share caught at each model's threshold (for 'real': the share of reals "
                    "passed). Kinds come from the data README: GAN faces, LFW face swaps, photoshopped ciplab edits.")
-        auc = rows[rows["kind"] != "real"].pivot_table(index="kind", columns="model", values="ROC AUC vs reals")
+        auc = rows[rows["kind"] != "real"].set_index(["kind", "model"])["ROC AUC vs reals"].unstack("model")
         st.dataframe(auc.reset_index(), hide_index=True, column_config={n: PCT for n in test_scores})
         st.caption("ROC AUC of each kind of fake against all test reals (threshold-free).")
 

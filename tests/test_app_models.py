@@ -31,7 +31,7 @@ def test_models_page_compares_every_installed_model():
     assert not at.warning, [w.value for w in at.warning]  # every model has cached, fresh scores
     table = at.dataframe[0].value
     assert set(table["model"]) == set(list_models())
-    for col in ("accuracy", "precision", "recall", "F1", "ROC AUC", "ms / image", "params", "file MB"):
+    for col in ("accuracy", "precision", "recall", "F1", "ROC AUC", "ms / image", "params", "file KB"):
         assert table[col].notna().all(), col
     assert (table["ms / image"] > 0).all()
     assert table["ROC AUC"].max() > 0.9  # the default detector
@@ -43,6 +43,8 @@ def test_models_page_compares_every_installed_model():
     per_source = frames[1]
     assert {"source", "kind", "n real", "n fake"} <= set(per_source.columns)
     assert "lfw_faceswap" in set(per_source["source"])
+    assert per_source["source"].is_unique  # one row per source, not a cross product of counts
+    assert len(per_source) == len(set(per_source["source"]))
     assert any("held-out source" in f.columns for f in frames)
     assert any("kind" in f.columns and "swap" in set(f["kind"]) for f in frames)
 

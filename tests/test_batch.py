@@ -479,3 +479,30 @@ def test_cli_text_output_over_a_zip(tmp_path, oracle_model_path, capsys):
     rc = main(["--model", str(oracle_model_path), "--crop", "none", str(z)])
     out = capsys.readouterr().out.splitlines()
     assert rc == 0 and [line.split("\t")[:2] for line in out] == [[f"{z}!a.png", "fake"], [f"{z}!b.png", "real"]]
+
+
+def test_cli_csv_with_html_report_explains_the_most_suspicious(tmp_path, oracle_model_path):
+    """--report: the top faces (by P(fake)) are cut again from their files, zip members included."""
+    import zipfile as zf_mod
+
+    from PIL import Image
+
+    from models.predict import main
+    from tests.conftest import synthetic_face
+
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(synthetic_face(rng, False, 32)).save(folder / "real.png")
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_face(rng, True, 32)).save(buf, format="PNG")
+    with zf_mod.ZipFile(tmp_path / "pack.zip", "w") as zf:
+        zf.writestr("sub/fake.png", buf.getvalue())
+    out, report = tmp_path / "out.csv", tmp_path / "report.html"
+    rc = main([str(folder), str(tmp_path / "pack.zip"), "--model", str(oracle_model_path), "--crop", "none",
+               "--csv", str(out), "--report", str(report), "--top", "1", "--no-progress"])
+    assert rc == 0
+    html = report.read_text()
+    assert "pack.zip!sub/fake.png" in html and "data:image/png;base64," in html
+    assert "<script" not in html.lower()
+    assert main([str(folder), "--report", str(tmp_path / "r.html")]) == 2  # needs --csv

@@ -254,3 +254,35 @@ def test_errors_page_shows_mistakes_and_opens_one_in_explain(app_url, browser, t
     expect(page.get_by_text("Ground truth: real").first).to_be_visible(timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
+
+
+def test_batch_page_scores_uploads(app_url, browser, tmp_path):
+    """Upload two images and a zip, score them, see the table, the histogram and the CSV download."""
+    import zipfile
+
+    from PIL import Image
+    from playwright.sync_api import expect
+    from skimage import data
+
+    face = data.astronaut()[0:256, 128:384]
+    a, b = tmp_path / "astronaut.png", tmp_path / "mirrored.jpg"
+    Image.fromarray(face).save(a)
+    Image.fromarray(face[:, ::-1]).save(b)
+    z = tmp_path / "pack.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(a, "inner/face.png")
+        zf.writestr("inner/broken.jpg", b"not an image")
+    page = browser.new_page(viewport={"width": 1500, "height": 1200})
+    page.goto(f"{app_url}/batch", wait_until="domcontentloaded")
+    expect(page.get_by_text("Upload face images")).to_be_visible(timeout=120_000)
+    page.locator('input[type="file"]').set_input_files([str(a), str(b), str(z)])
+    page.get_by_role("button", name=re.compile(r"Score 3 uploads")).click()
+    expect(page.get_by_role("button", name="Download CSV").first).to_be_visible(timeout=180_000)
+    page.wait_for_timeout(1500)  # let the rerun settle
+    metrics = page.locator('[data-testid="stMetric"]')
+    expect(metrics.filter(has_text="Faces scored")).to_contain_text("3")
+    expect(metrics.filter(has_text="Errors")).to_contain_text("1")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot = os.environ.get("DEEPFAKE_SCREENSHOT_BATCH")
+    page.screenshot(path=shot or str(tmp_path / "batch.png"), full_page=True)
+    page.close()
