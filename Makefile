@@ -47,6 +47,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/bench_cost.py
 	$(PY) bench/bench_robustness.py
 	$(PY) bench/bench_explain.py
+	$(PY) bench/bench_batch.py
 	@echo "bench/bench_regions.py (about 8 minutes) runs separately: $(PY) bench/bench_regions.py"
 
 # Calibrate every installed model on val (Platt), then cache its per-image scores on val and test for the

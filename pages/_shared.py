@@ -253,3 +253,18 @@ def thumb(path: str) -> bytes:
     from models import explore
 
     return explore.jpeg_bytes(explore.thumbnail(path))
+
+
+def thumbnail_grid(rows: list[dict], caption, key, on_click, args, per_row: int = 8) -> None:
+    """Image files as thumbnails, ``per_row`` to a row, each with its ``caption(row)`` and an Explain button
+    (``on_click(*args(row))``, widget key ``key(row)``)."""
+    for i, row in enumerate(rows):
+        if i % per_row == 0:
+            cols = st.columns(per_row)  # one row at a time: thumbnails line up in reading order
+        with cols[i % per_row]:
+            try:
+                st.image(thumb(row["path"]), caption=caption(row))
+            except ImageLoadError as exc:
+                st.caption(f":red[{exc}]")
+            st.button("Explain", key=key(row), on_click=on_click, args=args(row), width="stretch",
+                      help=f"Open {row['file']} on the Explain page")

@@ -8,8 +8,7 @@ import streamlit as st
 
 from models import explore
 from models.files import SPLITS, data_root
-from models.intake import ImageLoadError
-from pages._shared import ensure_navigation, open_in_explain, thumb
+from pages._shared import ensure_navigation, open_in_explain, thumbnail_grid
 
 ensure_navigation()
 
@@ -66,11 +65,6 @@ def request_explain(row: dict) -> None:
     st.session_state[OPEN_KEY] = {**row, "name": f"{row['split']}/{row['label']}: {Path(row['path']).name}"}
 
 
-def explain_button(row: dict, key: str) -> None:
-    st.button("Explain", key=key, on_click=request_explain, args=(row,), width="stretch",
-              help=f"Open {row['file']} on the Explain page")
-
-
 stamp = _stamp(root)
 rows, origin = balance(str(root), stamp)
 st.caption(f"`{root}`: {sum(r['total'] for r in rows):,} images, counted from "
@@ -111,15 +105,8 @@ with tab_images:
     items, page, _ = explore.paginate(shown, page)
     st.caption(f"{len(shown):,} images match; showing {len(items)} ({(page - 1) * explore.PER_PAGE + 1}"
                f"–{(page - 1) * explore.PER_PAGE + len(items)}). Thumbnails are {explore.THUMB_SIZE} px, made now.")
-    for i, row in enumerate(items):
-        if i % 8 == 0:
-            cols = st.columns(8)  # one row of 8 at a time: thumbnails line up in reading order
-        with cols[i % 8]:
-            try:
-                st.image(thumb(row["path"]), caption=f"{row['label']} · {row['source']}")
-            except ImageLoadError as exc:
-                st.caption(f":red[{exc}]")
-            explain_button(row, key=f"ds_explain_{row['file']}")
+    thumbnail_grid(items, caption=lambda r: f"{r['label']} · {r['source']}", key=lambda r: f"ds_explain_{r['file']}",
+                   on_click=request_explain, args=lambda r: (r,))
 
 with tab_mean:
     st.markdown("The average of every real crop and of every fake crop, and their difference. Anything visible in "

@@ -10,9 +10,8 @@ from models import default_model_name, explore, list_models
 from models.catalog import model_file
 from models.detector import ASSETS_DIR, read_metadata
 from models.files import data_root
-from models.intake import ImageLoadError
 from models.zoo import eval_file, is_stale, load_scores, threshold_of
-from pages._shared import ensure_navigation, get_detector, memo, open_in_explain, thumb
+from pages._shared import ensure_navigation, get_detector, memo, open_in_explain, thumbnail_grid
 
 ensure_navigation()
 
@@ -128,16 +127,9 @@ def gallery(rows: list[dict], kind: str, order: str) -> None:
         return
     st.caption(f"{len(shown):,} {order}. Thumbnails are {explore.THUMB_SIZE} px, made now; **Explain** opens the "
                "image on the Explain page with this model.")
-    for i, row in enumerate(items):
-        if i % 8 == 0:
-            cols = st.columns(8)  # one row of 8 at a time: thumbnails line up in reading order
-        with cols[i % 8]:
-            try:
-                st.image(thumb(row["path"]), caption=f"P(fake) {row['p_fake']:.3f} · {row['source']}")
-            except ImageLoadError as exc:
-                st.caption(f":red[{exc}]")
-            st.button("Explain", key=f"errors_explain_{kind}_{row['file']}", on_click=request_explain,
-                      args=(row, name), width="stretch", help=f"Open {row['file']} on the Explain page")
+    thumbnail_grid(items, caption=lambda r: f"P(fake) {r['p_fake']:.3f} · {r['source']}",
+                   key=lambda r: f"errors_explain_{kind}_{r['file']}", on_click=request_explain,
+                   args=lambda r: (r, name))
     with st.expander(f"All {len(shown):,} as a table"):
         st.dataframe(pd.DataFrame(shown)[["file", "source", "kind", "p_fake"]], hide_index=True,
                      column_config={"p_fake": st.column_config.ProgressColumn(

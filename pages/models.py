@@ -50,12 +50,25 @@ def scores(name: str, split: str = "test"):
     return _scores(name, split, path.stat().st_mtime if path.is_file() else 0.0)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def figure_png(kind: str, key: tuple, _build) -> bytes:
+    """A figure as PNG, drawn once per ``key`` (everything the figure depends on); ``_build`` is not hashed."""
+    from explain.render import png
+
+    return png(_build())
+
+
+def show(kind: str, key: tuple, build, width="stretch") -> None:
+    st.image(figure_png(kind, key, build), width=width)
+
+
 @st.cache_resource(show_spinner=False)
 def latency(name: str) -> dict:
     return measure_latency(get_detector(name))
 
 
 metas = {n: read_metadata(model_file(ASSETS_DIR, n)) for n in names}
+stamps = tuple((n, s.file.stat().st_mtime) for n in names if (s := scores(n)) is not None)
 thresholds = {n: threshold_of(m) for n, m in metas.items()}
 test_scores = {n: s for n in names if (s := scores(n)) is not None}
 missing = [n for n in names if n not in test_scores]
@@ -121,12 +134,13 @@ with tabs[2]:
         for n, s in test_scores.items():
             (tn, fp), (fn, tp) = confusion(s, thresholds[n])
             ops[n] = (fp / max(tn + fp, 1), tp / max(tp + fn, 1))
-        st.pyplot(roc_figure(curves, ops), width="content")
+        show("roc", (stamps, tuple(sorted(thresholds.items()))), lambda: roc_figure(curves, ops), width="content")
 
 with tabs[3]:
     if test_scores:
-        st.pyplot(confusion_figure({n: confusion(s, thresholds[n]) for n, s in test_scores.items()}, thresholds),
-                  width="content")
+        show("confusion", (stamps, tuple(sorted(thresholds.items()))), width="content",
+             build=lambda: confusion_figure({n: confusion(s, thresholds[n]) for n, s in test_scores.items()},
+                                            thresholds))
 
 with tabs[4]:
     trained = [n for n in names if history(metas[n])]
@@ -135,7 +149,7 @@ with tabs[4]:
     else:
         pick = st.selectbox("Model", trained, key="models_history_model")
         meta = metas[pick]
-        st.pyplot(history_figure(history(meta), pick), width="stretch")
+        show("history", (pick, meta.get("created")), lambda: history_figure(history(meta), pick))
         cfg = meta.get("train_config", {})
         st.caption(f"Best epoch {cfg.get('best_epoch', '?')} of {cfg.get('epochs_run', '?')} run; "
                    f"early stopping on {cfg.get('early_stopping', {}).get('monitor', '?')}. "
@@ -188,7 +202,8 @@ with tabs[5]:
                 (st.success if kind == "success" else st.error)(message)
         with right:
             sweeps = {split: threshold_sweep(s.y, s.p) for split, s in (("val", val), ("test", test))}
-            st.pyplot(threshold_figure(sweeps, threshold, suggested), width="stretch")
+            show("threshold", (pick, stamps, threshold, suggested),
+                 lambda: threshold_figure(sweeps, threshold, suggested))
         st.markdown("##### Calibration")
         cal = metas[pick].get("calibration")
         curves = {}
@@ -197,7 +212,8 @@ with tabs[5]:
         curves["P(fake) shown (test)"] = reliability(test.y, test.p)
         c1, c2 = st.columns([1, 1])
         with c1:
-            st.pyplot(reliability_figure(curves, f"{pick}: reliability on test"), width="stretch")
+            show("reliability", (pick, stamps, str(cal)),
+                 lambda: reliability_figure(curves, f"{pick}: reliability on test"))
         with c2:
             if cal:
                 st.markdown(
