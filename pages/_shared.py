@@ -96,7 +96,7 @@ HANDOFF_KEY, HANDOFF_FRESH = "_handoff_image", "_handoff_fresh"
 
 
 def open_in_explain(name: str, *, path: str | None = None, pixels: np.ndarray | None = None, origin: str = "batch",
-                    truth: str | None = None, source: str | None = None) -> None:
+                    truth: str | None = None, source: str | None = None, face: int | None = None) -> None:
     """Hand one image (a file path or decoded pixels) to the Explain page and switch to it.
 
     The Explain (and Predict) page's image picker then offers it as "From <origin>" and selects it.
@@ -107,6 +107,10 @@ def open_in_explain(name: str, *, path: str | None = None, pixels: np.ndarray | 
     st.session_state[HANDOFF_KEY] = {"name": name, "path": path, "pixels": pixels, "origin": origin,
                                      "truth": truth, "source": source}
     st.session_state[HANDOFF_FRESH] = True
+    if face is not None:  # 1-based, largest first, as in the batch CSV: preselect that face
+        st.session_state["explain_face"] = int(face) - 1
+    else:
+        st.session_state.pop("explain_face", None)
     st.switch_page("pages/explain.py")
 
 

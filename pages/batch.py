@@ -80,9 +80,9 @@ def stop():
 
 OPEN = "batch_open"
 if OPEN in st.session_state:  # set by an "Explain" click (callbacks cannot switch pages themselves)
-    path = st.session_state.pop(OPEN)
+    path, face = st.session_state.pop(OPEN)
     try:
-        open_in_explain(path, pixels=pixels_of(path), origin="batch")
+        open_in_explain(path, pixels=pixels_of(path), origin="batch", face=face)
     except (ImageLoadError, KeyError, OSError) as exc:
         st.error(f"Cannot open {path}: {exc}")
 
@@ -125,7 +125,9 @@ if state is not None and state["status"] == "running":
     try:
         from models.batch import score_items
 
-        for row in score_items(detector, todo, crop=crop, batch_size=32, on_note=on_note, progress=progress,
+        # Small chunks when faces are detected (~0.3 s per photo), so that Cancel takes effect quickly.
+        chunk = 64 if crop == "none" else 8
+        for row in score_items(detector, todo, crop=crop, batch_size=chunk, on_note=on_note, progress=progress,
                                should_stop=lambda: state["status"] != "running"):
             state["rows"].append(row)
             state["thumbs"].append(thumbnail(row))
@@ -193,7 +195,7 @@ if selected:
         st.error(row.error)
     else:
         st.button(f"Explain {label}", key="batch_explain", type="primary",
-                  on_click=lambda path=row.path: st.session_state.update({OPEN: path}))
+                  on_click=lambda path=row.path, face=row.face: st.session_state.update({OPEN: (path, face)}))
 
 with st.expander("HTML report for a presentation"):
     top_n = st.number_input("Explain the N most suspicious faces", 1, 20, 5, key="batch_report_n")

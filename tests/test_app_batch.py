@@ -122,8 +122,24 @@ def test_batch_zip_bomb_is_refused_with_a_clear_message():
 
 def test_batch_row_opens_in_explain():
     at = batch_page([("a.png", png(crops(1)[0]), "image/png")])
-    at.session_state["batch_open"] = "a.png"
+    at.session_state["batch_open"] = ("a.png", None)
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Explain"
     assert at.radio(key="explain_mode").value == "From batch"
+
+
+def test_batch_face_row_opens_that_face_in_explain():
+    """A two-face photo: the row of face 2 opens the Explain page with face 2 selected."""
+    from skimage import data
+
+    face = data.astronaut()[0:256, 128:384]
+    group = np.concatenate([face, face[:, ::-1]], axis=1)
+    at = batch_page([("group.png", png(group), "image/png")], crop="auto")
+    table = results(at)
+    assert list(table["face"]) == ["1", "2"]
+    at.session_state["batch_open"] = ("group.png", 2)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Explain"
+    assert at.selectbox(key="explain_face").value == 1  # 0-based index of face 2

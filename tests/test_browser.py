@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
@@ -285,4 +286,35 @@ def test_batch_page_scores_uploads(app_url, browser, tmp_path):
     assert page.locator('[data-testid="stException"]').count() == 0
     shot = os.environ.get("DEEPFAKE_SCREENSHOT_BATCH")
     page.screenshot(path=shot or str(tmp_path / "batch.png"), full_page=True)
+    page.close()
+
+
+def test_batch_page_cancel_keeps_rows_scored_so_far(app_url, browser, tmp_path):
+    """40 full photos (face detection, ~0.3 s each): Cancel mid-way keeps the rows already scored."""
+    import zipfile
+
+    from PIL import Image
+    from playwright.sync_api import expect
+    from skimage import data
+
+    photo = data.astronaut()
+    z = tmp_path / "photos.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for i in range(40):
+            buf = io.BytesIO()
+            Image.fromarray(np.roll(photo, 3 * i, axis=1)).save(buf, format="JPEG", quality=90)
+            zf.writestr(f"photo_{i:02d}.jpg", buf.getvalue())
+    page = browser.new_page(viewport={"width": 1500, "height": 1200})
+    page.goto(f"{app_url}/batch", wait_until="domcontentloaded")
+    expect(page.get_by_text("Upload face images")).to_be_visible(timeout=120_000)
+    page.locator('input[type="file"]').set_input_files(str(z))
+    page.get_by_role("button", name=re.compile(r"Score 1 upload")).click()
+    expect(page.get_by_text(re.compile(r"Scored \d+ faces from \d+ files"))).to_be_visible(timeout=120_000)
+    page.get_by_role("button", name="Cancel").click()
+    warning = page.get_by_text(re.compile(r"Cancelled: \d+ files scored"))
+    expect(warning).to_be_visible(timeout=60_000)
+    done = int(re.search(r"Cancelled: (\d+) files", warning.inner_text()).group(1))
+    assert 0 < done < 40
+    expect(page.get_by_role("button", name="Download CSV").first).to_be_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
