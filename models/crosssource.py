@@ -94,6 +94,9 @@ def run(arch: str, data=None, epochs: int = 4, sources=None, seed: int = 0, quie
             "seen": source_scores(test.y, scored[None], test.sources, source),
             "held_out": source_scores(test.y, scored[source], test.sources, source),
         })
+    from sklearn.metrics import roc_auc_score
+
+    results["reference_test_auc"] = float(roc_auc_score(test.y, scored[None]))  # the all-sources model, whole test
     results["seconds"] = round(time.time() - started, 1)
     results["created"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return results

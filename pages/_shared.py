@@ -259,6 +259,11 @@ def thumb(path: str) -> bytes:
     return explore.jpeg_bytes(explore.thumbnail(path))
 
 
+def short(text: str, width: int = 14) -> str:
+    """``text`` cut to ``width`` characters (with an ellipsis), so captions under thumbnails stay one line."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def thumbnail_grid(rows: list[dict], caption, key, on_click, args, per_row: int = 8) -> None:
     """Image files as thumbnails, ``per_row`` to a row, each with its ``caption(row)`` and an Explain button
     (``on_click(*args(row))``, widget key ``key(row)``)."""

@@ -8,7 +8,7 @@ import streamlit as st
 
 from models import explore
 from models.files import SPLITS, data_root
-from pages._shared import ensure_navigation, open_in_explain, thumbnail_grid
+from pages._shared import ensure_navigation, open_in_explain, short, thumbnail_grid
 
 ensure_navigation()
 
@@ -105,7 +105,7 @@ with tab_images:
     items, page, _ = explore.paginate(shown, page)
     st.caption(f"{len(shown):,} images match; showing {len(items)} ({(page - 1) * explore.PER_PAGE + 1}"
                f"–{(page - 1) * explore.PER_PAGE + len(items)}). Thumbnails are {explore.THUMB_SIZE} px, made now.")
-    thumbnail_grid(items, caption=lambda r: f"{r['label']} · {r['source']}", key=lambda r: f"ds_explain_{r['file']}",
+    thumbnail_grid(items, caption=lambda r: f"{r['label']} · {short(r['source'])}", key=lambda r: f"ds_explain_{r['file']}",
                    on_click=request_explain, args=lambda r: (r,))
 
 with tab_mean:

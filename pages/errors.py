@@ -11,7 +11,7 @@ from models.catalog import model_file
 from models.detector import ASSETS_DIR, read_metadata
 from models.files import data_root
 from models.zoo import eval_file, is_stale, load_scores, threshold_of
-from pages._shared import ensure_navigation, get_detector, memo, open_in_explain, thumbnail_grid
+from pages._shared import ensure_navigation, get_detector, memo, open_in_explain, short, thumbnail_grid
 
 ensure_navigation()
 
@@ -127,7 +127,7 @@ def gallery(rows: list[dict], kind: str, order: str) -> None:
         return
     st.caption(f"{len(shown):,} {order}. Thumbnails are {explore.THUMB_SIZE} px, made now; **Explain** opens the "
                "image on the Explain page with this model.")
-    thumbnail_grid(items, caption=lambda r: f"P(fake) {r['p_fake']:.3f} · {r['source']}",
+    thumbnail_grid(items, caption=lambda r: f"P(fake) {r['p_fake']:.3f} · {short(r['source'])}",
                    key=lambda r: f"errors_explain_{kind}_{r['file']}", on_click=request_explain,
                    args=lambda r: (r, name))
     with st.expander(f"All {len(shown):,} as a table"):

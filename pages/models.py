@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from models import list_models
+from models import default_model_name, list_models
 from models.catalog import model_file
 from models.detector import ASSETS_DIR, read_metadata
 from models.plots import confusion_figure, history_figure, reliability_figure, roc_figure, threshold_figure
@@ -161,7 +161,9 @@ with tabs[4]:
 with tabs[5]:
     from models.calibration import rates_at, reliability, save_operating_point, threshold_for_recall, threshold_sweep
 
-    pick = st.selectbox("Model", names, index=names.index(names[0]), key="models_threshold_model")
+    default = default_model_name()
+    pick = st.selectbox("Model", names, index=names.index(default) if default in names else 0,
+                        key="models_threshold_model")
     val, test = scores(pick, "val"), test_scores.get(pick)
     if val is None or test is None:
         st.warning(f"Cached val and test scores are needed: run `make eval` ({pick} lacks "
@@ -180,7 +182,8 @@ with tabs[5]:
                       on_click=lambda: st.session_state.update({key: float(round(suggested, 3))}))
             st.session_state.setdefault(key, float(round(current, 3)))
             threshold = st.slider("Threshold on P(fake)", 0.01, 0.99, step=0.001, key=key, format="%.3f")
-            rates = pd.DataFrame([{"split": split, **rates_at(s.y, s.p, threshold)}
+            rates = pd.DataFrame([{"split": split, **{k: v for k, v in rates_at(s.y, s.p, threshold).items()
+                                                      if k in ("precision", "recall", "fpr", "accuracy")}}
                                   for split, s in (("val", val), ("test", test))])
             st.dataframe(rates, hide_index=True, column_config={c: PCT for c in rates.columns if c != "split"})
             st.caption(f"Saved operating point: **{current:.3f}**. FPR = share of real faces called fake.")
@@ -242,3 +245,8 @@ with tabs[6]:
             "'Seen' and 'held out' are the same test images. A big drop means the recipe learned something specific "
             "to that source rather than a general trace of manipulation: expect the detector to do about as badly "
             "on a new generator.")
+        refs = [f"{arch} {res['epochs']} epochs: {res['reference_test_auc']:.3f}" if arch != "spectrum" else
+                f"{arch}: {res['reference_test_auc']:.3f}" for arch, res in table.items() if "reference_test_auc" in res]
+        if refs:
+            st.caption("Test ROC AUC of each recipe's all-sources model under this budget (the shipped models may be "
+                       "trained longer): " + "; ".join(refs) + ".")

@@ -186,6 +186,7 @@ def test_crosssource_spectrum_on_tiny_data(tmp_path):
     rows = {r["source"]: r for r in table["spectrum"]["rows"]}
     assert set(rows) == {"aa", "bb"}
     assert rows["aa"]["seen"]["n_fake"] == 6 and rows["aa"]["held_out"]["against"] == "all test reals"
+    assert 0 <= table["spectrum"]["reference_test_auc"] <= 1
 
 
 def test_train_exclude_source_drops_it_from_train_and_val(tmp_path):
