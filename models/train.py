@@ -114,6 +114,19 @@ def _split_files(root, split, exclude=()):
     return files if len(files) else None
 
 
+def _compile(model, args, recipe, monitor: str, mode: str, patience: int, callbacks):
+    """Compile with the recipe's optimizer and BCE; early stopping on ``monitor`` (best weights restored),
+    after the resumable backup when ``--checkpoint-dir`` is given. Returns (early_stopping, callbacks)."""
+    import keras
+
+    model.compile(optimizer=_optimizer(args, recipe), loss="binary_crossentropy",
+                  metrics=["accuracy", keras.metrics.AUC(name="auc")])
+    early = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
+                                          min_delta=recipe.min_delta, restore_best_weights=True)
+    cbs = [keras.callbacks.BackupAndRestore(args.checkpoint_dir)] if args.checkpoint_dir else []
+    return early, [*cbs, early, *callbacks]
+
+
 def _fit_study(args, recipe, model, root, image_size, batch_size, patience, callbacks):
     """The study's recipe: tf.data pipeline, recipe optimizer, early stopping on val accuracy."""
     import keras
@@ -124,12 +137,7 @@ def _fit_study(args, recipe, model, root, image_size, batch_size, patience, call
     train_files, val_files = (_split_files(root, s, args.exclude_source) for s in ("train", "val"))
     train_ds = make_dataset(train_files, image_size, batch_size, shuffle=True, seed=args.seed)
     val_ds = make_dataset(val_files, image_size, batch_size=128)
-    model.compile(optimizer=_optimizer(args, recipe), loss="binary_crossentropy",
-                  metrics=["accuracy", keras.metrics.AUC(name="auc")])
-    early = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
-                                          min_delta=recipe.min_delta, restore_best_weights=True)
-    cbs = [keras.callbacks.BackupAndRestore(args.checkpoint_dir)] if args.checkpoint_dir else []
-    cbs += [early, *callbacks]
+    early, cbs = _compile(model, args, recipe, "val_accuracy", "max", patience, callbacks)
     history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=cbs, verbose=0)
 
     def predict(files):
@@ -177,12 +185,7 @@ def _fit_frozen_features(args, recipe, model, root, image_size, batch_size, pati
     head = build_ensemble_head(f_train.shape[1])
     for name in ENSEMBLE_HEAD_LAYERS:  # start from the ensemble's own (seeded) initial head weights
         head.get_layer(name).set_weights(model.get_layer(name).get_weights())
-    head.compile(optimizer=_optimizer(args, recipe), loss="binary_crossentropy",
-                 metrics=["accuracy", keras.metrics.AUC(name="auc")])
-    early = keras.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=patience,
-                                          min_delta=recipe.min_delta, restore_best_weights=True)
-    cbs = [keras.callbacks.BackupAndRestore(args.checkpoint_dir)] if args.checkpoint_dir else []
-    cbs += [early, *callbacks]
+    early, cbs = _compile(head, args, recipe, "val_loss", "min", patience, callbacks)
     history = head.fit(f_train, np.asarray(train_files.y, np.float32), batch_size=batch_size, epochs=args.epochs,
                        validation_data=(f_val, np.asarray(val_files.y, np.float32)), shuffle=True, callbacks=cbs,
                        verbose=0)

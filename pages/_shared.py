@@ -58,6 +58,25 @@ def image_key(image: np.ndarray) -> str:
     return f"{image.shape}:{hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()}"
 
 
+def installed_models() -> list[str]:
+    """The installed model names; the page stops with one clear line when there are none."""
+    from models import list_models
+
+    names = list_models()
+    if not names:
+        st.error("No models installed under `assets/models/`. Train one with `python -m models.train`.")
+        st.stop()
+    return names
+
+
+def model_select(names: list[str], key: str | None = None, label: str = "Model") -> str:
+    """A model picker that opens on the shipped default (``assets/models/DEFAULT``)."""
+    from models import default_model_name
+
+    default = default_model_name()
+    return st.selectbox(label, names, index=names.index(default) if default in names else 0, key=key)
+
+
 @st.cache_resource(show_spinner="Loading model…", max_entries=32)
 def _cached_detector(name: str, stamp: tuple):
     return load_model(name)

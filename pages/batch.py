@@ -7,13 +7,19 @@ import time
 import pandas as pd
 import streamlit as st
 
-from models import default_model_name, list_models
 from models.archive import ArchiveLimitError, Item, is_archive_name, iter_zip
 from models.batch import CSV_COLUMNS, Row, row_thumbnail, write_csv
 from models.explore import jpeg_bytes
 from models.intake import ImageLoadError, load_image
 from models.plots import histogram_figure
-from pages._shared import UPLOAD_TYPES, ensure_navigation, get_detector, open_in_explain
+from pages._shared import (
+    UPLOAD_TYPES,
+    ensure_navigation,
+    get_detector,
+    installed_models,
+    model_select,
+    open_in_explain,
+)
 
 ensure_navigation()
 st.title("Batch")
@@ -24,10 +30,9 @@ PAGE_MAX_FILES = 5_000  # image files per archive on this page
 PAGE_MAX_BYTES = 1024**3  # uncompressed bytes per archive on this page
 STATE = "batch_state"
 
-names = list_models()
-default = default_model_name()
+names = installed_models()
 with st.sidebar:
-    model_name = st.selectbox("Model", names, index=names.index(default) if default in names else 0, key="batch_model")
+    model_name = model_select(names, key="batch_model")
     crop = st.radio("Face crop", ["auto", "face", "none"], horizontal=True, key="batch_crop",
                     help="auto: every face found, cropped as the training data was (centre square if none); "
                          "face: images without a face are errors; none: the images already are face crops.")

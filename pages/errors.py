@@ -6,12 +6,21 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from models import default_model_name, explore, list_models
+from models import explore
 from models.catalog import model_file
 from models.detector import ASSETS_DIR, read_metadata
 from models.files import data_root
 from models.zoo import eval_file, is_stale, load_scores, threshold_of
-from pages._shared import ensure_navigation, get_detector, memo, open_in_explain, short, thumbnail_grid
+from pages._shared import (
+    ensure_navigation,
+    get_detector,
+    installed_models,
+    memo,
+    model_select,
+    open_in_explain,
+    short,
+    thumbnail_grid,
+)
 
 ensure_navigation()
 
@@ -26,10 +35,7 @@ st.title("Error analysis")
 st.caption("Which test images a model gets wrong at its own operating point: reals it calls fake (false positives) "
            "and fakes it lets through (false negatives), the most confident mistakes first.")
 
-names = list_models()
-if not names:
-    st.error("No models installed under `assets/models/`.")
-    st.stop()
+names = installed_models()
 root = data_root()
 if not explore.is_dataset(root) or not (root / "test").is_dir():
     st.info(
@@ -65,9 +71,8 @@ def scores_now(name: str):
     return memo(("errors_scores", name, str(root), model_path.stat().st_mtime), compute)
 
 
-default = default_model_name()
 with st.sidebar:
-    name = st.selectbox("Model", names, index=names.index(default) if default in names else 0, key="errors_model")
+    name = model_select(names, key="errors_model")
 threshold = threshold_of(read_metadata(model_file(ASSETS_DIR, name)))
 
 path = eval_file(name, "test")

@@ -11,7 +11,6 @@ from explain import activations, gradcam, render
 from explain import lime as lime_method
 from explain.faithfulness import deletion_curve
 from explain.regions import LABELS, detect_landmarks, summarize
-from models import default_model_name, list_models
 from models.preprocess import model_view
 from pages._shared import (
     choose_face,
@@ -20,7 +19,9 @@ from pages._shared import (
     ensure_navigation,
     get_detector,
     image_key,
+    installed_models,
     memo,
+    model_select,
     pick_image,
     run_lime,
 )
@@ -78,11 +79,9 @@ def figure(fig, name: str, caption: str | None = None):
     st.download_button(f"Download {name}.png", data, file_name=f"{name}.png", mime="image/png", key=f"dl_{name}")
 
 
-names = list_models()
-default = default_model_name()
+names = installed_models()
 with st.sidebar:
-    model_name = st.selectbox("Model", names, index=names.index(default) if default in names else 0,
-                              key="explain_model")
+    model_name = model_select(names, key="explain_model")
     target = st.selectbox("Explain the evidence for", ["verdict", "fake", "real"], key="explain_target",
                           help="'verdict' explains the predicted class, as the study did.")
     with st.expander("LIME", expanded=False):

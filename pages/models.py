@@ -3,7 +3,6 @@
 import pandas as pd
 import streamlit as st
 
-from models import default_model_name, list_models
 from models.catalog import model_file
 from models.detector import ASSETS_DIR, read_metadata
 from models.plots import confusion_figure, history_figure, reliability_figure, roc_figure, threshold_figure
@@ -22,7 +21,7 @@ from models.zoo import (
     summary_rows,
     threshold_of,
 )
-from pages._shared import ensure_navigation, get_detector
+from pages._shared import ensure_navigation, get_detector, installed_models, model_select
 
 ensure_navigation()
 
@@ -30,10 +29,7 @@ st.title("Models")
 st.caption("Every installed detector on the same held-out test split. Metrics are computed from cached per-image "
            "scores (`make eval`), at each model's own operating point.")
 
-names = list_models()
-if not names:
-    st.error("No models installed under `assets/models/`.")
-    st.stop()
+names = installed_models()
 
 PCT = st.column_config.NumberColumn(format="%.3f")
 
@@ -161,9 +157,7 @@ with tabs[4]:
 with tabs[5]:
     from models.calibration import rates_at, reliability, save_operating_point, threshold_for_recall, threshold_sweep
 
-    default = default_model_name()
-    pick = st.selectbox("Model", names, index=names.index(default) if default in names else 0,
-                        key="models_threshold_model")
+    pick = model_select(names, key="models_threshold_model")
     val, test = scores(pick, "val"), test_scores.get(pick)
     if val is None or test is None:
         st.warning(f"Cached val and test scores are needed: run `make eval` ({pick} lacks "

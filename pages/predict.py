@@ -3,21 +3,25 @@
 import pandas as pd
 import streamlit as st
 
-from models import default_model_name, list_models
 from models.preprocess import model_view
-from pages._shared import choose_face, compare_models, enlarge, ensure_navigation, get_detector, pick_image
+from pages._shared import (
+    choose_face,
+    compare_models,
+    enlarge,
+    ensure_navigation,
+    get_detector,
+    installed_models,
+    model_select,
+    pick_image,
+)
 
 ensure_navigation()
 
 st.title("Predict")
 
-names = list_models()
-if not names:
-    st.error("No models installed under `assets/models/`.")
-    st.stop()
-default = default_model_name()
+names = installed_models()
 with st.sidebar:
-    model_name = st.selectbox("Model", names, index=names.index(default) if default in names else 0)
+    model_name = model_select(names)
     compare = st.toggle("Compare all models", value=False)
     compare_lime = st.toggle("…with LIME masks side by side", value=False, disabled=not compare,
                              help="LIME (1000 samples, about 2 s per model) for every model on this face.")

@@ -91,3 +91,17 @@ def test_models_page_training_curves_and_calibration_tabs():
     captions = " ".join(c.value for c in at.caption)
     assert "Best epoch" in captions and "python -m models.train" in captions
     assert any("Platt-scaled" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("page", ["predict", "explain", "batch", "models", "errors"])
+def test_pages_without_any_model_say_so_in_one_line(page, tmp_path, monkeypatch):
+    import models.detector as detector_module
+
+    monkeypatch.setattr(detector_module, "ASSETS_DIR", tmp_path)
+    monkeypatch.setattr(detector_module, "DEFAULT_FILE", tmp_path / "DEFAULT")
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "No models installed" in errors[0]
