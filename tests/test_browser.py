@@ -201,16 +201,29 @@ def _has_data() -> bool:
     return is_dataset(os.environ.get("DEEPFAKE_DATA"))
 
 
-def test_dataset_page_shows_balance_grid_and_mean_face(app_url, browser, tmp_path):
+def _open_data_page(browser, app_url, path: str, title: str):
+    """Open a page that needs the dataset. Without it: fail under CI=true; elsewhere check that the page says
+    how to set DEEPFAKE_DATA, and return None."""
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1500, "height": 1200})
+    page.goto(f"{app_url}/{path}", wait_until="domcontentloaded")
+    expect(page.locator("h1", has_text=title)).to_be_visible(timeout=120_000)
+    if _has_data():
+        return page
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("shared dataset not found (set DEEPFAKE_DATA or provide ../shared/data/faces128)")
+    expect(page.get_by_text("export DEEPFAKE_DATA")).to_be_visible(timeout=30_000)
+    page.close()
+    return None
+
+
+def test_dataset_page_shows_balance_grid_and_mean_face(app_url, browser, tmp_path):
+    from playwright.sync_api import expect
+
     t0 = time.perf_counter()
-    page.goto(f"{app_url}/dataset", wait_until="domcontentloaded")
-    expect(page.locator("h1", has_text="Dataset")).to_be_visible(timeout=120_000)
-    if not _has_data():
-        expect(page.get_by_text("export DEEPFAKE_DATA")).to_be_visible(timeout=30_000)
-        page.close()
+    page = _open_data_page(browser, app_url, "dataset", "Dataset")
+    if page is None:
         return
     expect(page.get_by_text("Per source")).to_be_visible(timeout=60_000)
     expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=60_000)
@@ -231,13 +244,9 @@ def test_dataset_page_shows_balance_grid_and_mean_face(app_url, browser, tmp_pat
 def test_errors_page_shows_mistakes_and_opens_one_in_explain(app_url, browser, tmp_path):
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1500, "height": 1200})
     t0 = time.perf_counter()
-    page.goto(f"{app_url}/errors", wait_until="domcontentloaded")
-    expect(page.locator("h1", has_text="Error analysis")).to_be_visible(timeout=120_000)
-    if not _has_data():
-        expect(page.get_by_text("export DEEPFAKE_DATA")).to_be_visible(timeout=30_000)
-        page.close()
+    page = _open_data_page(browser, app_url, "errors", "Error analysis")
+    if page is None:
         return
     expect(page.get_by_role("heading", name="By source")).to_be_visible(timeout=60_000)
     expect(page.locator('[data-testid="stMetric"]', has_text="False positives")).to_be_visible()
