@@ -29,7 +29,7 @@ import numpy as np
 
 
 def dataset_paths(n: int, seed: int = 0) -> list[str]:
-    from models.data import data_root, list_files
+    from models.data.files import data_root, list_files
 
     root = data_root()
     paths = [p for split in ("train", "val", "test") for p in list_files(root, split).paths]
@@ -71,10 +71,10 @@ def jpeg(img: np.ndarray) -> bytes:
 
 def main() -> int:
     from models import load_model
-    from models.archive import Item, iter_inputs
-    from models.batch import score_items
-    from models.intake import load_image
-    from models.scoring import analyse
+    from models.data.intake import load_image
+    from models.scoring.archive import Item, iter_inputs
+    from models.scoring.batch import score_items
+    from models.scoring.stream import analyse
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None, help="default: the shipped default model")

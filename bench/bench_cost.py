@@ -53,9 +53,9 @@ def forward_ms(det, image, n=200) -> float:
 
 def main() -> int:
     from models import load_model
-    from models.cost import model_macs
-    from models.files import data_root, list_files
-    from models.intake import load_image
+    from models.analysis.cost import model_macs
+    from models.data.files import data_root, list_files
+    from models.data.intake import load_image
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="tuned_cnn,detector_v1")

@@ -20,8 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def page_numbers(names, scores_of):
-    from models import zoo
-    from models.calibration import reliability, threshold_sweep
+    from models.analysis import zoo
+    from models.analysis.calibration import reliability, threshold_sweep
 
     test = {n: scores_of(n, "test") for n in names}
     val = {n: scores_of(n, "val") for n in names}
@@ -39,8 +39,8 @@ def page_numbers(names, scores_of):
 
 def main() -> int:
     from models import list_models, load_model, zoo
-    from models.files import data_root, list_files
-    from models.intake import load_image
+    from models.data.files import data_root, list_files
+    from models.data.intake import load_image
 
     root = data_root()
     names = list_models()

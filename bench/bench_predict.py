@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 
 def main() -> int:
     from models import load_model
-    from models.data import data_root, list_files
-    from models.intake import load_image
+    from models.data.files import data_root, list_files
+    from models.data.intake import load_image
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="tuned_cnn")

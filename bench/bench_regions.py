@@ -71,8 +71,8 @@ def main() -> int:
     from explain import gradcam, lime
     from explain.regions import INNER, detect_landmarks, summarize
     from models import load_model
-    from models.files import data_root, list_files
-    from models.intake import load_image
+    from models.data.files import data_root, list_files
+    from models.data.intake import load_image
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="tuned_cnn,detector_v1")

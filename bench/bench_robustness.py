@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main() -> int:
     from models import load_model
-    from models.evaluate import evaluate
-    from models.files import data_root
+    from models.analysis.evaluate import evaluate
+    from models.data.files import data_root
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="detector_v1,tuned_cnn")

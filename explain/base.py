@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from models.labels import THRESHOLD
+from models.detectors.labels import THRESHOLD
 
 TARGETS = ("verdict", "fake", "real")
 

@@ -50,9 +50,9 @@ def run(args) -> dict:
     from explain.faithfulness import deletion_curve
     from explain.regions import detect_landmarks, summarize
     from models import load_model
-    from models.intake import load_image
-    from models.labels import verdict
-    from models.scoring import analyse
+    from models.data.intake import load_image
+    from models.detectors.labels import verdict
+    from models.scoring.stream import analyse
 
     detector = load_model(args.model)
     photo = load_image(args.image)
@@ -178,8 +178,8 @@ def format_summary(s: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from models.detector import ModelNotFoundError
-    from models.intake import ImageLoadError
+    from models.data.intake import ImageLoadError
+    from models.detectors.registry import ModelNotFoundError
 
     try:
         summary = run(args)

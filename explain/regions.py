@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from explain.base import Explanation, check_image
-from models import faces
+from models.data import faces
 
 REGIONS = ("left_eye", "right_eye", "nose", "mouth", "rest_of_face", "outside_face")
 INNER = REGIONS[:4]

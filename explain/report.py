@@ -264,7 +264,7 @@ def _verdict(detector, p_fake: float) -> str:
     fn = getattr(detector, "verdict", None)
     if fn is not None:
         return fn(p_fake)
-    from models.labels import verdict
+    from models.detectors.labels import verdict
 
     return verdict(p_fake, threshold_of(detector))
 
@@ -301,7 +301,7 @@ def image_report(image, *, model=None, models=None, lime_params=None, target: st
     from explain import lime as lime_method
     from explain.faithfulness import deletion_curve
     from explain.regions import LABELS, detect_landmarks, summarize
-    from models.preprocess import model_view
+    from models.data.preprocess import model_view
 
     image = check_image(image)
     timestamp = _now()
@@ -498,7 +498,7 @@ def normalize_row(row: Mapping) -> dict:
 
 
 def _histogram(values, threshold: float | None):
-    from models.plots import histogram_figure
+    from models.analysis.plots import histogram_figure
 
     return histogram_figure(values, threshold)
 

@@ -1,4 +1,4 @@
-"""Deepfake Lens detectors: data, architectures, training and the Detector API.
+"""Deepfake Lens detectors: data, architectures, training and the Detector API (see docs/ARCHITECTURE.md).
 
 The Detector API (``load_model``, ``Detector``...) is exported lazily, so that
 ``models.architectures`` can be imported without TensorFlow (e.g. to train with
@@ -14,21 +14,22 @@ if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
 
     import_tensorflow_quietly()
 
-__all__ = [
-    "THRESHOLD",
-    "Detector",
-    "KerasDetector",
-    "ModelNotFoundError",
-    "default_model_name",
-    "list_models",
-    "load_model",
-    "verdict",
-]
+_EXPORTS = {
+    "THRESHOLD": "models.detectors.labels",
+    "verdict": "models.detectors.labels",
+    "Detector": "models.detectors.base",
+    "KerasDetector": "models.detectors.base",
+    "ModelNotFoundError": "models.detectors.registry",
+    "default_model_name": "models.detectors.registry",
+    "list_models": "models.detectors.registry",
+    "load_model": "models.detectors.registry",
+}
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):
-    if name in __all__:
-        from models import detector
+    if name in _EXPORTS:
+        import importlib
 
-        return getattr(detector, name)
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'models' has no attribute {name!r}")

@@ -47,9 +47,9 @@ def main(argv=None) -> int:
         return 2
     from tqdm.auto import tqdm
 
-    from models.archive import ArchiveLimitError, count_inputs, iter_inputs
-    from models.detector import ModelNotFoundError, load_model
-    from models.labels import verdict
+    from models.detectors.labels import verdict
+    from models.detectors.registry import ModelNotFoundError, load_model
+    from models.scoring.archive import ArchiveLimitError, count_inputs, iter_inputs
 
     try:
         detector = load_model(args.model)
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     try:
         if args.csv is not None:
             return _write_csv(detector, items, args, opts, say, bar.close)
-        from models.scoring import score_sources
+        from models.scoring.stream import score_sources
 
         failed = 0
         try:
@@ -117,8 +117,8 @@ def main(argv=None) -> int:
 
 
 def _write_csv(detector, items, args, opts, say, close_bar) -> int:
-    from models.archive import ArchiveLimitError
-    from models.batch import Summary, score_items, write_csv
+    from models.scoring.archive import ArchiveLimitError
+    from models.scoring.batch import Summary, score_items, write_csv
 
     def reported(rows):
         for row in rows:
@@ -159,8 +159,8 @@ def _write_report(detector, rows, args, say) -> None:
     from pathlib import Path
 
     from explain.report import batch_report
-    from models.archive import read_named
-    from models.batch import row_thumbnail
+    from models.scoring.archive import read_named
+    from models.scoring.batch import row_thumbnail
 
     by_key = {(r.path, str(r.face or "")): r for r in rows}
 

@@ -9,9 +9,9 @@ import numpy as np
 import streamlit as st
 
 from models import load_model
-from models.catalog import Sample, builtin_samples, load_sample
-from models.data import data_root
-from models.intake import ImageLoadError, load_image
+from models.analysis.catalog import Sample, builtin_samples, load_sample
+from models.data.files import data_root
+from models.data.intake import ImageLoadError, load_image
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 
@@ -85,7 +85,7 @@ def _cached_detector(name: str, stamp: tuple):
 def get_detector(name: str):
     """The installed model ``name``, loaded once per server; reloaded when its file or metadata JSON changes
     (a saved operating point or a new calibration takes effect at once)."""
-    from models.detector import resolve_model_path
+    from models.detectors.registry import resolve_model_path
 
     path = resolve_model_path(name)
     meta = path.with_suffix(".json")
@@ -199,8 +199,8 @@ def choose_face(image: np.ndarray, key: str):
     face's index (0 = largest), every (face, crop) pair and the photo to show (boxed when faces were found);
     ``crop`` is None when a face was required and none found.
     """
-    from models.faces import NoFaceError
-    from models.scoring import analyse
+    from models.data.faces import NoFaceError
+    from models.scoring.stream import analyse
 
     with st.sidebar:
         mode = st.radio("Face crop", ["auto", "face", "none"], horizontal=True, key=f"{key}_crop",
@@ -273,7 +273,7 @@ def compare_models(crop: np.ndarray, names: list[str], target: str = "verdict", 
 @st.cache_data(show_spinner=False, max_entries=1024)
 def thumb(path: str) -> bytes:
     """A small JPEG thumbnail of an image file, made at run time (never stored on disk)."""
-    from models import explore
+    from models.analysis import explore
 
     return explore.jpeg_bytes(explore.thumbnail(path))
 

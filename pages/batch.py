@@ -7,11 +7,11 @@ import time
 import pandas as pd
 import streamlit as st
 
-from models.archive import ArchiveLimitError, Item, is_archive_name, iter_zip
-from models.batch import CSV_COLUMNS, Row, row_thumbnail, write_csv
-from models.explore import jpeg_bytes
-from models.intake import ImageLoadError, load_image
-from models.plots import histogram_figure
+from models.analysis.explore import jpeg_bytes
+from models.analysis.plots import histogram_figure
+from models.data.intake import ImageLoadError, load_image
+from models.scoring.archive import ArchiveLimitError, Item, is_archive_name, iter_zip
+from models.scoring.batch import CSV_COLUMNS, Row, row_thumbnail, write_csv
 from pages._shared import (
     UPLOAD_TYPES,
     ensure_navigation,
@@ -128,7 +128,7 @@ if state is not None and state["status"] == "running":
                      text=f"Scored {len(state['rows'])} faces from {len(state['done'])} files…")
 
     try:
-        from models.batch import score_items
+        from models.scoring.batch import score_items
 
         # Small chunks when faces are detected (~0.3 s per photo), so that Cancel takes effect quickly.
         chunk = 64 if crop == "none" else 8

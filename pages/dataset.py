@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from models import explore
-from models.files import SPLITS, data_root
+from models.analysis import explore
+from models.data.files import SPLITS, data_root
 from pages._shared import ensure_navigation, open_in_explain, short, thumbnail_grid
 
 ensure_navigation()

@@ -6,11 +6,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from models import explore
-from models.catalog import model_file
-from models.detector import ASSETS_DIR, read_metadata
-from models.files import data_root
-from models.zoo import eval_file, is_stale, load_scores, threshold_of
+from models.analysis import explore
+from models.analysis.zoo import eval_file, is_stale, load_scores, threshold_of
+from models.data.files import data_root
+from models.detectors.registry import ASSETS_DIR, model_file, read_metadata
 from pages._shared import (
     ensure_navigation,
     get_detector,

@@ -11,7 +11,7 @@ from explain import activations, gradcam, render
 from explain import lime as lime_method
 from explain.faithfulness import deletion_curve
 from explain.regions import LABELS, detect_landmarks, summarize
-from models.preprocess import model_view
+from models.data.preprocess import model_view
 from pages._shared import (
     choose_face,
     compare_models,

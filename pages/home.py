@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from models.catalog import model_rows
+from models.analysis.catalog import model_rows
 from pages._shared import ensure_navigation
 
 ensure_navigation()

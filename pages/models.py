@@ -3,10 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from models.catalog import model_file
-from models.detector import ASSETS_DIR, read_metadata
-from models.plots import confusion_figure, history_figure, reliability_figure, roc_figure, threshold_figure
-from models.zoo import (
+from models.analysis.plots import confusion_figure, history_figure, reliability_figure, roc_figure, threshold_figure
+from models.analysis.zoo import (
     confusion,
     crosssource_rows,
     history,
@@ -21,6 +19,7 @@ from models.zoo import (
     summary_rows,
     threshold_of,
 )
+from models.detectors.registry import ASSETS_DIR, model_file, read_metadata
 from pages._shared import ensure_navigation, get_detector, installed_models, model_select
 
 ensure_navigation()
@@ -40,7 +39,7 @@ def _scores(name: str, split: str, stamp: float):
 
 
 def scores(name: str, split: str = "test"):
-    from models.zoo import eval_file
+    from models.analysis.zoo import eval_file
 
     path = eval_file(name, split)
     return _scores(name, split, path.stat().st_mtime if path.is_file() else 0.0)
@@ -155,7 +154,13 @@ with tabs[4]:
         st.caption(f"Not trained by epochs (no curves): {', '.join(untrained)}.")
 
 with tabs[5]:
-    from models.calibration import rates_at, reliability, save_operating_point, threshold_for_recall, threshold_sweep
+    from models.analysis.calibration import (
+        rates_at,
+        reliability,
+        save_operating_point,
+        threshold_for_recall,
+        threshold_sweep,
+    )
 
     pick = model_select(names, key="models_threshold_model")
     val, test = scores(pick, "val"), test_scores.get(pick)

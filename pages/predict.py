@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from models.preprocess import model_view
+from models.data.preprocess import model_view
 from pages._shared import (
     choose_face,
     compare_models,

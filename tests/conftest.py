@@ -133,6 +133,6 @@ def quadrant_image(size: int = 64, where: str = "top_left") -> np.ndarray:
 @pytest.fixture(scope="session")
 def quadrant_detector():
     """A KerasDetector (32 px input) around build_quadrant_model; feed it 64 px images from quadrant_image."""
-    from models.detector import KerasDetector
+    from models.detectors.base import KerasDetector
 
     return KerasDetector(build_quadrant_model(32), name="quadrant", metadata={"input_size": 32})

@@ -10,7 +10,7 @@ from conftest import build_quadrant_model, quadrant_image
 
 from explain import activations
 from explain.base import to_image_size
-from models.detector import KerasDetector
+from models.detectors.base import KerasDetector
 
 
 def detector_of(model, size):
@@ -19,7 +19,7 @@ def detector_of(model, size):
 
 @pytest.fixture(scope="module")
 def tuned_detector():
-    from models.architectures import build_tuned
+    from models.training.architectures import build_tuned
 
     return detector_of(build_tuned(64), 64)
 

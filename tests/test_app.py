@@ -91,8 +91,8 @@ def test_predict_bad_upload_shows_one_line_error():
 
 def test_predict_compare_all_models_matches_single_predictions():
     from models import list_models, load_model
-    from models.catalog import ASTRONAUT, load_sample
-    from models.scoring import analyse
+    from models.analysis.catalog import ASTRONAUT, load_sample
+    from models.scoring.stream import analyse
 
     at = predict_page()
     at.sidebar.toggle[0].set_value(True).run()

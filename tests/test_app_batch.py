@@ -91,7 +91,7 @@ def test_batch_scores_images_and_a_zip_with_bad_members():
 
 
 def test_batch_csv_has_the_exact_header():
-    from models.batch import write_csv
+    from models.scoring.batch import write_csv
 
     at = batch_page([("a.png", png(crops(1)[0]), "image/png")])
     assert not at.exception

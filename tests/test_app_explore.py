@@ -9,7 +9,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from models import explore
+from models.analysis import explore
 from tests.conftest import REPO, make_dataset_dir
 
 TIMEOUT = 300
@@ -56,7 +56,7 @@ def synthetic(tmp_path):
 
 def test_dataset_page_without_data_says_how_to_set_it(monkeypatch, tmp_path):
     monkeypatch.delenv("DEEPFAKE_DATA", raising=False)
-    monkeypatch.setattr("models.files.data_root", lambda explicit=None: tmp_path / "no-data")  # not the repo's data/
+    monkeypatch.setattr("models.data.files.data_root", lambda explicit=None: tmp_path / "no-data")  # not the repo's data/
     at = open_page("pages/dataset.py")
     assert at.title[0].value == "Dataset"
     assert any("DEEPFAKE_DATA" in i.value and "export" in i.value for i in at.info)
@@ -121,7 +121,7 @@ def test_dataset_grid_explain_button_opens_the_image_in_explain(synthetic, monke
 
 def test_errors_page_without_data_says_how_to_set_it(monkeypatch, tmp_path):
     monkeypatch.delenv("DEEPFAKE_DATA", raising=False)
-    monkeypatch.setattr("models.files.data_root", lambda explicit=None: tmp_path / "no-data")
+    monkeypatch.setattr("models.data.files.data_root", lambda explicit=None: tmp_path / "no-data")
     at = open_page("pages/errors.py")
     assert at.title[0].value == "Error analysis"
     assert any("DEEPFAKE_DATA" in i.value for i in at.info)
@@ -129,8 +129,8 @@ def test_errors_page_without_data_says_how_to_set_it(monkeypatch, tmp_path):
 
 @pytest.mark.integration
 def test_errors_page_galleries_breakdown_and_explain(shared_data, monkeypatch):
-    from models.detector import read_metadata
-    from models.zoo import load_scores, threshold_of
+    from models.analysis.zoo import load_scores, threshold_of
+    from models.detectors.registry import read_metadata
 
     monkeypatch.setenv("DEEPFAKE_DATA", str(shared_data))
     model = "tuned_cnn"

@@ -65,7 +65,7 @@ def test_models_page_threshold_suggestion_moves_the_slider():
 
 def test_models_page_saves_operating_point(tmp_path, monkeypatch):
     """Saving writes the threshold into the model's JSON (in a copy of assets/, never the real one)."""
-    import models.detector as detector_module
+    import models.detectors.registry as detector_module
 
     assets = tmp_path / "models"
     shutil.copytree(REPO / "assets" / "models", assets)
@@ -95,7 +95,7 @@ def test_models_page_training_curves_and_calibration_tabs():
 
 @pytest.mark.parametrize("page", ["predict", "explain", "batch", "models", "errors"])
 def test_pages_without_any_model_say_so_in_one_line(page, tmp_path, monkeypatch):
-    import models.detector as detector_module
+    import models.detectors.registry as detector_module
 
     monkeypatch.setattr(detector_module, "ASSETS_DIR", tmp_path)
     monkeypatch.setattr(detector_module, "DEFAULT_FILE", tmp_path / "DEFAULT")

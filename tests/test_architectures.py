@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import pytest
 
-from models.architectures import ARCHITECTURES, build_baseline, build_model, build_tuned
+from models.training.architectures import ARCHITECTURES, build_baseline, build_tuned
 
 
 def _layers(model):
@@ -53,16 +53,16 @@ def test_tuned_layers_as_published():
 @pytest.mark.parametrize("arch", ["baseline", "tuned"])
 @pytest.mark.parametrize("size", [64, 96])
 def test_output_shapes(arch, size):
-    model = build_model(arch, size)
+    model = ARCHITECTURES[arch].build(size)
     assert model.input_shape == (None, size, size, 3)
     assert model.output_shape == (None, 1)
 
 
 def test_default_input_sizes():
     # The study's models default to 64 px, as published; detector_v1 reads the crops at their 128 px.
-    assert build_model("baseline").input_shape == (None, 64, 64, 3)
+    assert build_baseline().input_shape == (None, 64, 64, 3)
     assert ARCHITECTURES["baseline"].default_input_size == ARCHITECTURES["tuned"].default_input_size == 64
-    assert build_model("v1").input_shape == (None, 128, 128, 3)
+    assert ARCHITECTURES["v1"].build(ARCHITECTURES["v1"].default_input_size).input_shape == (None, 128, 128, 3)
 
 
 def test_param_counts_match_layer_arithmetic():
@@ -77,10 +77,5 @@ def test_recipes():
     assert isinstance(tuned.optimizer(), keras.optimizers.SGD)
     assert (tuned.batch_size, tuned.min_delta, tuned.default_name) == (16, 0.01, "tuned_cnn")
     assert baseline.optimizer() is not baseline.optimizer()  # a fresh optimizer per training run
-    assert build_model("baseline", 32).name == "baseline_cnn"
-    assert build_model("tuned", 64).name == "tuned_cnn"
-
-
-def test_unknown_arch_raises():
-    with pytest.raises(ValueError, match="unknown architecture 'resnet'.*baseline.*tuned"):
-        build_model("resnet")
+    assert baseline.build(32).name == "baseline_cnn"
+    assert tuned.build(64).name == "tuned_cnn"

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import make_dataset_dir
 
-from models.augment import Augmenter
-from models.files import list_files
-from models.intake import load_image
-from models.portable import ArrayBatches, load_arrays
+from models.data.augment import Augmenter
+from models.data.files import list_files
+from models.data.intake import load_image
+from models.training.portable import ArrayBatches, load_arrays
 
 NONE = dict(flip=False, shift=0, rescale_p=0, jpeg_p=0, jitter=0)  # every step off
 

@@ -27,9 +27,9 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from models.faces import NO_FACE_WARNING, crop, face_crops, square_box
-from models.intake import ImageLoadError, load_image
-from models.scoring import analyse
+from models.data.faces import NO_FACE_WARNING, crop, face_crops, square_box
+from models.data.intake import ImageLoadError, load_image
+from models.scoring.stream import analyse
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 180
@@ -273,7 +273,7 @@ def test_exif_rotated_photo_gets_the_upright_verdict(detector, matrix, decoded):
     (a different 8x8 block grid) moves mtcnn's box by a pixel or two and this model's P(fake) for the
     astronaut by up to ~0.27 (0.18 vs 0.45), which is model sensitivity, not orientation handling.
     """
-    from models.labels import verdict
+    from models.detectors.labels import verdict
 
     with Image.open(matrix["paths"]["exif_rotated.jpg"]) as raw:
         assert raw.getexif().get(0x0112) == 6
@@ -367,8 +367,8 @@ def test_app_upload_every_bad_input_in_one_session(matrix):
 
 def test_an_8000x6000_photo_is_accepted_and_analysed(tmp_path):
     """48 megapixels is within the limits: decoded, scanned for faces on a <=1024 px copy, centre-cropped."""
-    from models.intake import load_image
-    from models.scoring import analyse
+    from models.data.intake import load_image
+    from models.scoring.stream import analyse
 
     path = tmp_path / "big.png"
     Image.fromarray(np.full((6000, 8000, 3), 128, np.uint8)).save(path)

@@ -19,10 +19,10 @@ import pytest
 from conftest import synthetic_face
 from PIL import Image
 
-from models import archive as A
-from models import faces as F
-from models.archive import ArchiveLimitError, Item, iter_inputs, iter_zip, read_item
-from models.batch import CSV_COLUMNS, Row, Summary, score_items, summarize, write_csv
+from models.data import faces as F
+from models.scoring import archive as A
+from models.scoring.archive import ArchiveLimitError, Item, iter_inputs, iter_zip, read_item
+from models.scoring.batch import CSV_COLUMNS, Row, Summary, score_items, write_csv
 
 HEADER = "path,face,box_x,box_y,box_w,box_h,crop,p_fake,verdict,model,error"
 
@@ -288,7 +288,7 @@ def test_scores_equal_detector_predict(folder, detector):
 
 def test_big_images_are_resized_in_the_worker_with_the_same_scores(detector):
     """crop "none" on photos over PREPARE_IN_WORKER_PIXELS: preprocessed in the worker; scores unchanged."""
-    from models.scoring import PREPARE_IN_WORKER_PIXELS
+    from models.scoring.stream import PREPARE_IN_WORKER_PIXELS
 
     rng = np.random.default_rng(0)
     images = [synthetic_face(rng, i % 2 == 0, size) for i, size in enumerate((32, 600, 48, 700, 32))]
@@ -359,12 +359,15 @@ def test_a_multi_face_image_gives_one_row_per_face(tmp_path, detector, two_faces
     assert [r.confidence for r in rows] == [0.99, 0.95]
     assert all(r.path == str(path) and r.error is None and r.verdict in ("fake", "real") for r in rows)
     assert rows[0].verdict == "fake" and rows[1].verdict == "real"
-    assert summarize(rows) == {"images": 1, "rows_scored": 2, "errors": 0, "fake": 1, "real": 1,
+    summary = Summary()
+    for row in rows:
+        summary.add(row)
+    assert summary.as_dict() == {"images": 1, "rows_scored": 2, "errors": 0, "fake": 1, "real": 1,
                                "by_crop": {"face": 2}}
 
 
 def test_row_thumbnails_show_what_was_scored(tmp_path, detector, two_faces):
-    from models.batch import row_thumbnail
+    from models.scoring.batch import row_thumbnail
 
     img = np.random.default_rng(0).integers(0, 256, (100, 200, 3), dtype=np.uint8)
     Image.fromarray(img).save(tmp_path / "group.png")

@@ -196,7 +196,7 @@ def test_explain_page_compares_models_side_by_side(app_url, browser, tmp_path):
 
 def _has_data() -> bool:
     """Whether the served app sees a dataset (it inherits this process's DEEPFAKE_DATA; `make test` sets it)."""
-    from models.explore import is_dataset
+    from models.analysis.explore import is_dataset
 
     return is_dataset(os.environ.get("DEEPFAKE_DATA"))
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import build_oracle_model, build_quadrant_model, make_dataset_dir, save_model
 from PIL import Image
 
-from models import calibration as C
+from models.analysis import calibration as C
 
 # --- pure numbers ------------------------------------------------------------------------------------------
 
@@ -156,7 +156,7 @@ def test_rates_at_counts():
 @pytest.fixture
 def model_dir(tmp_path, monkeypatch):
     """tmp assets folder with the 32 px oracle model (P(fake) known from the image) and its JSON."""
-    from models import detector as det
+    from models.detectors import registry as det
 
     folder = tmp_path / "assets"
     save_model(build_oracle_model(32), folder, "oracle", input_size=32)
@@ -246,7 +246,7 @@ def test_predict_is_calibrated_and_predict_raw_is_not(model_dir):
 
 
 def test_spectrum_detector_is_calibrated_too():
-    from models.spectrum import BINS, SpectrumDetector
+    from models.detectors.spectrum import BINS, SpectrumDetector
 
     rng = np.random.default_rng(0)
     det = SpectrumDetector("s", np.zeros(BINS), np.ones(BINS), rng.normal(0, 0.05, BINS), [0.1],
@@ -261,7 +261,7 @@ def test_spectrum_detector_is_calibrated_too():
 def test_score_and_predict_cli_use_the_saved_threshold(model_dir, tmp_path):
     import models
     from models.predict import main as predict_main
-    from models.scoring import score_paths
+    from models.scoring.stream import score_paths
 
     path = tmp_path / "grey.png"
     Image.fromarray(grey(164)).save(path)
@@ -304,7 +304,7 @@ def test_resolve_target_honours_the_threshold():
 @pytest.fixture(scope="module")
 def strict_quadrant():
     """The quadrant model with a calibration and a 0.95 operating point."""
-    from models.detector import KerasDetector
+    from models.detectors.base import KerasDetector
 
     meta = {"input_size": 32, "calibration": {"method": "platt", "a": 0.3, "b": 0.0},
             "operating_point": {"threshold": 0.95}}
@@ -330,7 +330,7 @@ def test_gradcam_map_is_unchanged_by_calibration(strict_quadrant):
     from conftest import quadrant_image
 
     from explain import gradcam
-    from models.detector import KerasDetector
+    from models.detectors.base import KerasDetector
 
     plain = KerasDetector(strict_quadrant.keras_model, name="plain", metadata={"input_size": 32})
     image = quadrant_image(64, "top_left")
@@ -342,7 +342,7 @@ def test_gradcam_map_is_unchanged_by_calibration(strict_quadrant):
 
 def test_explain_cli_summary_has_the_threshold(tmp_path, monkeypatch):
     from explain.cli import main as explain_main
-    from models import detector as det
+    from models.detectors import registry as det
 
     monkeypatch.setattr(det, "_CACHE", {})
     path = save_model(build_quadrant_model(32), tmp_path / "m", "quadrant", input_size=32)
@@ -386,7 +386,7 @@ def test_calibration_cli_writes_the_calibration_block(model_dir, tmp_path):
     assert meta["metrics"]["test"]["overall"]["roc_auc"] == 1.0 and meta["name"] == "oracle"  # the rest is kept
 
     d = models.load_model("oracle")
-    from models.files import list_files
+    from models.data.files import list_files
 
     files = list_files(data, "val")
     p = d.predict([np.asarray(Image.open(f).convert("RGB")) for f in files.paths])
@@ -399,7 +399,7 @@ def test_recalibrating_moves_an_existing_operating_point(model_dir, tmp_path):
     import models
 
     data = make_dataset_dir(tmp_path / "data", splits=("val",), n_per_class=10, size=32, seed=3)
-    images, y = C.load_split(data, "val")
+    images, y = C.decode_split(data, "val")
     raw = models.load_model("oracle").predict_raw(images)
     t_raw = float(np.sort(raw)[7])  # some threshold between scores
     C.save_operating_point("oracle", t_raw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from models.catalog import markdown_table, model_rows
+from models.analysis.catalog import markdown_table, model_rows
 
 
 def _meta(acc, auc):
@@ -25,7 +25,7 @@ def test_markdown_table_and_rows(tmp_path, monkeypatch):
     assert "| lfw_faceswap | 10 | 0.900 (0.950) | 0.600 (–) |" in table
     assert "| swap | 4 | 0.700 (0.800) | 0.700 (0.800) |" in table
     assert "| real |" not in table  # reals are not a kind of fake
-    monkeypatch.setattr("models.catalog.default_model_name", lambda: "b_model")
+    monkeypatch.setattr("models.analysis.catalog.default_model_name", lambda: "b_model")
     rows = model_rows(tmp_path)
     assert [r["model"] for r in rows] == ["a_model", "b_model"]
     assert [r["default"] for r in rows] == [False, True]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models.architectures import build_tuned, build_v1
-from models.cost import layer_macs, model_macs
+from models.analysis.cost import layer_macs, model_macs
+from models.training.architectures import build_tuned, build_v1
 
 
 def tiny_model():

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import make_dataset_dir
 
-from models import data as D
-from models.intake import load_image
-from models.preprocess import resize_and_scale
+from models.data import tfdata as D
+from models.data.intake import load_image
+from models.data.preprocess import resize_and_scale
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,8 +10,8 @@ import pytest
 from conftest import build_oracle_model, save_model, synthetic_face
 
 import models
-from models import detector as det
-from models.architectures import build_baseline
+from models.detectors import registry as det
+from models.training.architectures import build_baseline
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +181,7 @@ def test_cache_follows_the_json(tmp_path, monkeypatch):
 
 
 def test_predict_applies_the_stored_calibration(tmp_path):
-    from models.calibration import apply
+    from models.detectors.calibration import apply
 
     path = save_model(build_oracle_model(32), tmp_path, "o", input_size=32)
     cal = {"method": "platt", "a": 0.4, "b": 0.5}

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import explore
-from models.files import DataError
-from models.zoo import Scores
+from models.analysis import explore
+from models.analysis.zoo import Scores
+from models.data.files import DataError
 from tests.conftest import make_dataset_dir
 
 

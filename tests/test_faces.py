@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import faces as F
+from models.data import faces as F
 
 ASTRONAUT_BOX = (182, 64, 83, 107)  # mtcnn's answer on the full 512 px astronaut
 

@@ -10,7 +10,7 @@ from conftest import build_quadrant_model, quadrant_image
 
 from explain import gradcam
 from explain import layers as L
-from models.detector import KerasDetector
+from models.detectors.base import KerasDetector
 
 
 def detector_of(model, size):
@@ -32,7 +32,7 @@ def nested_quadrant(kind="functional"):
 
 @pytest.fixture(scope="module")
 def tuned_detector():
-    from models.architectures import build_tuned
+    from models.training.architectures import build_tuned
 
     return detector_of(build_tuned(64), 64)
 
@@ -93,7 +93,7 @@ def test_real_and_fake_targets_have_opposite_gradients(quadrant_detector):
 # --- layers -----------------------------------------------------------------------------------------------
 
 def test_default_layer_is_the_last_conv(quadrant_detector, tuned_detector):
-    from models.architectures import build_v1
+    from models.training.architectures import build_v1
 
     assert gradcam.conv_layers(quadrant_detector) == ["bright"]
     assert gradcam.conv_layers(tuned_detector) == ["conv1", "conv2", "conv3", "conv4"]
@@ -153,7 +153,7 @@ def test_nested_model_matches_the_flat_one(quadrant_detector, kind):
 
 def test_layer_capture_reproduces_the_model_output():
     """The graph run that exposes the layer gives exactly the model's own output (nested and residual/BN)."""
-    from models.architectures import build_v1
+    from models.training.architectures import build_v1
 
     x = np.random.default_rng(1).random((3, 32, 32, 3)).astype(np.float32)
     outer = nested_quadrant()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import intake
-from models.intake import ImageLoadError, load_image
+from models.data import intake
+from models.data.intake import ImageLoadError, load_image
 
 
 @pytest.fixture

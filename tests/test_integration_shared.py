@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import data as D
-from models import evaluate as E
-from models import train as T
-from models.intake import load_image
+from models.analysis import evaluate as E
+from models.data import tfdata as D
+from models.data.intake import load_image
+from models.training import train as T
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +124,7 @@ def every_kth(files: D.FileList, label: int, n: int) -> list[str]:
 @pytest.fixture(scope="module")
 def default_detector():
     import models
-    from models import detector as det
+    from models.detectors import registry as det
 
     name = det.DEFAULT_FILE.read_text().strip()
     path = det.ASSETS_DIR / f"{name}.keras"
@@ -148,7 +148,7 @@ def test_default_is_detector_v1(monkeypatch, default_detector):
 
 def test_default_beats_tuned_on_a_test_slice(test_files, default_detector):
     import models
-    from models.metrics import compute_metrics
+    from models.analysis.metrics import compute_metrics
 
     if not SHIPPED_TUNED.is_file():
         pytest.skip(f"shipped model not found: {SHIPPED_TUNED}")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from explain import lime as lime_explain
-from models.detector import Detector
+from models.detectors.base import Detector
 from tests.conftest import quadrant_image
 
 N = 300  # LIME samples per run in these tests

@@ -9,11 +9,11 @@ import pytest
 from conftest import make_dataset_dir, save_model
 
 import models
-from models import evaluate as E
-from models.architectures import build_baseline
-from models.data import list_files
-from models.intake import load_image
-from models.metrics import compute_metrics, kind_groups, metrics_by_group, metrics_by_kind
+from models.analysis import evaluate as E
+from models.analysis.metrics import compute_metrics, kind_groups, metrics_by_group, metrics_by_kind
+from models.data.files import list_files
+from models.data.intake import load_image
+from models.training.architectures import build_baseline
 
 # --- compute_metrics ----------------------------------------------------------------------------
 
@@ -191,7 +191,7 @@ def test_evaluate_unknown_model_exits_2(capsys, swap_dir):
 
 def test_evaluate_scores_equal_detector_predict(random_model_path, swap_dir):
     """evaluate() streams files through scoring; its per-file scores equal a direct predict."""
-    from models.scoring import score_paths
+    from models.scoring.stream import score_paths
 
     detector = models.load_model(random_model_path)
     files = list_files(swap_dir)

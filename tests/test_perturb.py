@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import make_dataset_dir
 
-from models import evaluate as E
-from models import perturb
+from models.analysis import evaluate as E
+from models.data import perturb
 
 # --- parse and the perturbations ----------------------------------------------------------------
 

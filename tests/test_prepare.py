@@ -8,7 +8,8 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from models.prepare import COLUMNS, main
+from models.data.prepare import COLUMNS
+from models.prepare import main
 
 
 def test_prepare_crops_faces_and_writes_manifest(tmp_path, capsys):

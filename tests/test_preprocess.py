@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.preprocess import as_rgb_uint8, batch_to_model_input, center_square, model_view, resize_and_scale
+from models.data.faces import center_square, crop
+from models.data.intake import as_rgb_uint8
+from models.data.preprocess import batch_to_model_input, model_view, resize_and_scale
 
 
 @pytest.fixture
@@ -132,16 +134,14 @@ def test_model_view_uint8_at_model_size(rng):
 
 
 def test_center_square_landscape():
-    img = np.arange(30 * 50).reshape(30, 50)
-    crop = center_square(np.stack([img] * 3, axis=-1))
-    assert crop.shape == (30, 30, 3)
-    np.testing.assert_array_equal(crop[..., 0], img[:, 10:40])
+    # the data's fallback crop when no face is found: the centre square of side min(H, W)
+    img = np.arange(30 * 50, dtype=np.uint8).reshape(30, 50)
+    x, y, side = center_square(50, 30)
+    assert (x, y, side) == (10, 0, 30)
+    out = crop(np.stack([img] * 3, axis=-1), (x, y, side), size=30)
+    np.testing.assert_array_equal(out[..., 0], img[:, 10:40])
 
 
 def test_center_square_portrait_and_square():
-    img = np.arange(51 * 20).reshape(51, 20)
-    crop = center_square(img)
-    assert crop.shape == (20, 20)
-    np.testing.assert_array_equal(crop, img[15:35])  # (51 - 20) // 2 == 15
-    sq = np.ones((9, 9, 3))
-    assert center_square(sq).shape == (9, 9, 3)
+    assert center_square(20, 51) == (0, 15, 20)  # (51 - 20) // 2 == 15
+    assert center_square(9, 9) == (0, 0, 9)

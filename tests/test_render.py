@@ -14,7 +14,7 @@ from PIL import Image
 from explain import activations, gradcam, lime, render
 from explain import regions as R
 from explain.faithfulness import DeletionCurve, deletion_curve
-from models.detector import KerasDetector
+from models.detectors.base import KerasDetector
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LM = R.Landmarks(box=(0, 0, 64, 64), left_eye=(16, 16), right_eye=(48, 16), nose=(48, 44),

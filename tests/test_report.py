@@ -14,7 +14,8 @@ from PIL import Image
 
 from explain import report
 from explain.regions import Landmarks
-from models.detector import Detector, load_model
+from models.detectors.base import Detector
+from models.detectors.registry import load_model
 
 LIME = {"num_samples": 200, "n_segments": 50}
 IMG_SRC = re.compile(r'<img[^>]*\ssrc="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -245,7 +246,7 @@ def test_normalize_row():
 
 
 def test_rows_from_models_batch_are_accepted():
-    batch = pytest.importorskip("models.batch")
+    batch = pytest.importorskip("models.scoring.batch")
     row = batch.Row("x.png", 1, 1, 2, 3, 4, "face", 0.8, "fake", "quadrant")
     r = report.normalize_row(row)
     assert r["p_fake"] == 0.8 and r["face"] == 1 and r["error"] is None and r["crop"] == "face"

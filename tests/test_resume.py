@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from models import portable
-from models.architectures import ARCHITECTURES, build_v1
+from models.training import portable
+from models.training.architectures import ARCHITECTURES, build_v1
 
 
 class Interrupt(Exception):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from models import load_model
-from models.detector import ModelNotFoundError
-from models.spectrum import BINS, SpectrumDetector, spectrum_features
+from models.detectors.registry import ModelNotFoundError
+from models.detectors.spectrum import BINS, SpectrumDetector, spectrum_features
 from models.train import main as train_main
 
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_dataset_dir
 
 import models
-from models import train as T
+from models.training import train as T
 
 
 @pytest.fixture(scope="module")

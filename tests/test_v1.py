@@ -14,9 +14,9 @@ import pytest
 from conftest import make_dataset_dir
 
 import models
-from models import train as T
-from models.architectures import ARCHITECTURES, build_model, build_v1
-from models.augment import Augmenter
+from models.data.augment import Augmenter
+from models.training import train as T
+from models.training.architectures import ARCHITECTURES, build_v1
 
 # --- architecture -------------------------------------------------------------------------------
 
@@ -38,7 +38,7 @@ def test_v1_width_scales_params():
     full, half = build_v1(128).count_params(), build_v1(128, width=0.5).count_params()
     assert half < full / 2  # channels halve, so most weights (c_in x c_out) drop about 4x
     assert build_v1(128, width=2.0).count_params() > full
-    assert build_model("v1", 64, width=0.5).count_params() == build_v1(64, width=0.5).count_params()
+    assert ARCHITECTURES["v1"].build(64, width=0.5).count_params() == build_v1(64, width=0.5).count_params()
 
 
 def test_v1_uses_only_standard_layers_and_round_trips_in_safe_mode(tmp_path):

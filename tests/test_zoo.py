@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from models import zoo
-from models.crosssource import source_scores
-from models.evaluate import EVAL_COLUMNS, eval_csv_path, save_scores
-from models.metrics import compute_metrics
+from models.analysis import zoo
+from models.analysis.evaluate import EVAL_COLUMNS, eval_csv_path, save_scores
+from models.analysis.metrics import compute_metrics
+from models.training.crosssource import source_scores
 from tests.conftest import build_oracle_model, save_model
 
 

@@ -14,8 +14,8 @@ import pytest
 from conftest import make_dataset_dir
 
 import models
-from models import architectures as A
-from models import train as T
+from models.training import architectures as A
+from models.training import train as T
 
 # --- shared runs --------------------------------------------------------------------------------------
 
@@ -185,10 +185,10 @@ def _assert_base_weights_equal(model, base):
 def test_xception_weights_path_loads_local_file(notop_weights):
     path, base = notop_weights
     keras.utils.set_random_seed(0)
-    model = A.build_model("xception", 71, weights=str(path))
+    model = A.build_xception(71, weights=str(path))
     _assert_base_weights_equal(model, base)
     keras.utils.set_random_seed(0)
-    random = A.build_model("xception", 71, weights="none")
+    random = A.build_xception(71, weights="none")
     assert not np.array_equal(random.get_layer("block1_conv1").get_weights()[0],
                               base.get_layer("block1_conv1").get_weights()[0])
 
@@ -353,7 +353,7 @@ def test_options_for_other_architectures_refused(data_dir, tmp_path, capsys):
 
 
 def test_shipped_ensemble_is_its_members_plus_a_head():
-    from models.detector import ASSETS_DIR
+    from models.detectors.registry import ASSETS_DIR
 
     path = ASSETS_DIR / "ensemble.keras"
     if not path.is_file():

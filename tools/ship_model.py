@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main() -> int:
     from models import load_model
-    from models.detector import ASSETS_DIR
-    from models.files import list_files
-    from models.intake import load_image
-    from models.train import save_weights_only_model, split_metrics
+    from models.data.files import list_files
+    from models.data.intake import load_image
+    from models.detectors.registry import ASSETS_DIR
+    from models.training.train import save_weights_only_model, split_metrics
 
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -58,10 +58,10 @@ def main() -> int:
 def remeasure(name: str, data: str) -> int:
     """Recompute val/test metrics of a shipped model (e.g. after the metric definitions change)."""
     from models import load_model
-    from models.detector import ASSETS_DIR
-    from models.files import list_files
-    from models.intake import load_image
-    from models.train import split_metrics
+    from models.data.files import list_files
+    from models.data.intake import load_image
+    from models.detectors.registry import ASSETS_DIR
+    from models.training.train import split_metrics
 
     path = ASSETS_DIR / f"{name}.json"
     meta = json.loads(path.read_text())

@@ -17,7 +17,7 @@ import numpy as np
 CLASSES = ("real", "fake")  # index == label: real = 0, fake = 1
 SPLITS = ("train", "val", "test")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "faces128"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "faces128"
 
 # Kind of fake per source, from the shared data README.
 SOURCE_KINDS = {
@@ -63,7 +63,7 @@ def data_root(explicit: str | os.PathLike | None = None) -> Path:
     env = os.environ.get("DEEPFAKE_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "data"
+    return Path(__file__).resolve().parents[2] / "data"
 
 
 def class_dir(root: str | os.PathLike, split: str | None = None) -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.files import CLASSES, SOURCE_KINDS, SPLITS, DataError, list_files
+from models.data.files import CLASSES, SOURCE_KINDS, SPLITS, DataError, list_files
 
 MANIFEST = "manifest.csv"
 THUMB_SIZE = 96
@@ -189,7 +189,7 @@ def thumbnail(path: str | os.PathLike, size: int = THUMB_SIZE) -> np.ndarray:
     """The image at ``path`` as RGB uint8, downscaled to fit ``size`` x ``size`` (never enlarged)."""
     from PIL import Image
 
-    from models.intake import load_image
+    from models.data.intake import load_image
 
     img = Image.fromarray(load_image(path))
     img.thumbnail((size, size), Image.Resampling.LANCZOS)
@@ -254,7 +254,7 @@ def mean_faces(paths: Sequence[str | os.PathLike], labels: Sequence, size: int =
     when needed; undecodable files are skipped and counted. ``progress(done, total)`` is called every ``every``
     images and at the end.
     """
-    from models.intake import ImageLoadError, load_image
+    from models.data.intake import ImageLoadError, load_image
 
     if len(paths) != len(labels):
         raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
@@ -390,8 +390,8 @@ def score_split(detector, root: str | os.PathLike, split: str = "test", progress
     Returns ``(scores, failed)``: a :class:`models.zoo.Scores` with paths relative to ``root``, like the cached
     evaluation CSVs, and the error messages of the files that could not be scored. ``progress(done, total)``.
     """
-    from models.scoring import score_paths
-    from models.zoo import Scores
+    from models.analysis.zoo import Scores
+    from models.scoring.stream import score_paths
 
     root = Path(root)
     files = list_files(root, split)

@@ -310,10 +310,3 @@ ARCHITECTURES: dict[str, Recipe] = {
         patience=10,
     ),
 }
-
-
-def build_model(arch: str, input_size: int | None = None, **options) -> keras.Model:
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
-    recipe = ARCHITECTURES[arch]
-    return recipe.build(input_size or recipe.default_input_size, **options)

@@ -25,8 +25,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from models.files import IMAGE_EXTENSIONS as _DATA_EXTENSIONS
-from models.intake import MAX_FILE_BYTES, ImageLoadError, load_image
+from models.data.files import IMAGE_EXTENSIONS as _DATA_EXTENSIONS
+from models.data.intake import MAX_FILE_BYTES, ImageLoadError, load_image
 
 MAX_FILES = 10_000  # image members per archive
 MAX_TOTAL_BYTES = 2 * 1024**3  # uncompressed bytes read per archive (2 GiB)

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models.catalog import model_file
-from models.detector import ASSETS_DIR, list_models, read_metadata
-from models.files import SOURCE_KINDS
-from models.labels import THRESHOLD
-from models.metrics import compute_metrics, metrics_by_kind
+from models.analysis.metrics import compute_metrics, metrics_by_kind
+from models.data.files import SOURCE_KINDS
+from models.detectors.labels import THRESHOLD
+from models.detectors.registry import ASSETS_DIR, list_models, model_file, read_metadata
 
 CROSSSOURCE_FILE = "crosssource.json"
 
@@ -41,7 +40,7 @@ class Scores:
 
 
 def eval_file(name: str, split: str = "test", folder=None) -> Path:
-    from models.evaluate import eval_csv_path
+    from models.analysis.evaluate import eval_csv_path
 
     return eval_csv_path(name, split, folder)
 
@@ -162,7 +161,7 @@ def history(meta: dict) -> dict[str, list[float]]:
 
 def raw_scores(p: np.ndarray, calibration: dict | None) -> np.ndarray:
     """The model's raw outputs behind calibrated scores ``p`` (for the 'before calibration' curve)."""
-    from models.calibration import invert
+    from models.detectors.calibration import invert
 
     return invert(p, calibration)
 

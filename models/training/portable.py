@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import keras
 import numpy as np
 
-from models.augment import Augmenter
-from models.files import FileList
-from models.intake import load_image
+from models.data.augment import Augmenter
+from models.data.files import FileList
+from models.data.intake import load_image
 
 
 def load_arrays(files: FileList, size: int, workers: int = 8) -> np.ndarray:

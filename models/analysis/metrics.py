@@ -14,7 +14,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from models.labels import THRESHOLD
+from models.detectors.labels import THRESHOLD
 
 
 def compute_metrics(y_true, p_fake, threshold: float = THRESHOLD) -> dict:

@@ -17,9 +17,9 @@ from typing import IO
 
 import numpy as np
 
-from models.faces import ALREADY_CROPPED, center_square, crop, square_box
-from models.labels import verdict
-from models.scoring import Score, score_sources
+from models.data.faces import ALREADY_CROPPED, center_square, crop, square_box
+from models.detectors.labels import verdict
+from models.scoring.stream import Score, score_sources
 
 CSV_COLUMNS = ("path", "face", "box_x", "box_y", "box_w", "box_h", "crop", "p_fake", "verdict", "model", "error")
 
@@ -168,14 +168,6 @@ class Summary:
                 "by_crop": dict(self.by_crop)}
 
 
-def summarize(rows: Iterable[Row]) -> dict:
-    """Counts per verdict, errors, images and scored faces of ``rows`` (see :meth:`Summary.as_dict`)."""
-    summary = Summary()
-    for row in rows:
-        summary.add(row)
-    return summary.as_dict()
-
-
 def write_csv(rows: Iterable[Row], out: str | os.PathLike | IO[str], *, summary: Summary | None = None) -> dict:
     """Write ``rows`` as CSV (header :data:`CSV_COLUMNS`) to a path or a text file object, streaming.
 
@@ -200,4 +192,3 @@ def write_csv(rows: Iterable[Row], out: str | os.PathLike | IO[str], *, summary:
         else:
             fh.flush()
     return summary.as_dict()
-

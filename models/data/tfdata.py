@@ -1,7 +1,7 @@
-"""Streaming ``tf.data`` pipelines over dataset folders (see :mod:`models.files` for the layout).
+"""Streaming ``tf.data`` pipelines over dataset folders (see :mod:`models.data.files` for the layout).
 
 Files are listed once, then decoded, resized and scaled with
-:func:`models.preprocess.resize_and_scale`. Nothing is loaded into one big
+:func:`models.data.preprocess.resize_and_scale`. Nothing is loaded into one big
 array. Labels follow the project convention: fake = 1.
 """
 
@@ -9,21 +9,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from models.files import (  # noqa: F401  (re-exported: models.data is the historical home)
-    CLASSES,
-    IMAGE_EXTENSIONS,
-    SHARED_DATA,
-    SOURCE_KINDS,
-    SPLITS,
-    DataError,
-    FileList,
-    class_dir,
-    data_root,
-    fingerprint,
-    list_files,
-    source_of,
-)
-from models.preprocess import resize_and_scale
+from models.data.files import DataError, FileList
+from models.data.preprocess import resize_and_scale
 
 
 def decode_image(path: tf.Tensor) -> tf.Tensor:
@@ -67,9 +54,3 @@ def make_dataset(
     if augment is not None:
         ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def load_split(root, split: str | None, image_size: int = 64, batch_size: int = 32, **kw):
-    """List and stream one split: returns ``(FileList, tf.data.Dataset)``."""
-    files = list_files(root, split)
-    return files, make_dataset(files, image_size=image_size, batch_size=batch_size, **kw)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.detector import Detector
-from models.preprocess import batch_to_model_input
+from models.data.preprocess import batch_to_model_input
+from models.detectors.base import Detector
 
 BINS = 64
 

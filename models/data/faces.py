@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
-from models.intake import as_rgb_uint8
+from models.data.intake import as_rgb_uint8
 
 MIN_CONFIDENCE = 0.9
 MAX_SIDE = 1024

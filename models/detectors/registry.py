@@ -1,13 +1,8 @@
-"""The Detector API every script, page and explainer relies on.
+"""The model registry: where installed detectors live, how a name resolves to a file, loading (cached),
+the default model, and reading and writing a model's metadata JSON.
 
-``load_model(name_or_path)`` returns a :class:`Detector`. ``predict`` takes RGB
-uint8 images of any size and returns P(fake) per image, preprocessing them with
-the same function training used (:mod:`models.preprocess`).
-
-``predict`` is calibrated: subclasses implement ``predict_raw`` (the model's own
-output) and ``predict`` applies ``metadata["calibration"]`` (:mod:`models.calibration`,
-monotone, the identity when absent). Verdicts use ``Detector.threshold``: the saved
-operating point ``metadata["operating_point"]["threshold"]``, else ``THRESHOLD``.
+``load_model(name_or_path)`` returns a :class:`models.detectors.base.Detector`: a Keras model (``.keras``)
+or a spectrum baseline (``.npz``), with its ``<name>.json`` metadata (calibration, operating point...).
 """
 
 from __future__ import annotations
@@ -16,17 +11,16 @@ import copy
 import hashlib
 import json
 import os
+import tempfile
 import threading
 from pathlib import Path
 
-import numpy as np
+from models.detectors.base import Detector, KerasDetector
+from models.detectors.calibration import check_calibration, check_operating_point
+from models.detectors.labels import THRESHOLD
+from models.detectors.spectrum import SpectrumDetector
 
-from models.calibration import apply as apply_calibration
-from models.calibration import check_calibration, check_operating_point
-from models.labels import THRESHOLD, verdict  # noqa: F401  (re-exported)
-from models.preprocess import batch_to_model_input
-
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
 DEFAULT_FILE = ASSETS_DIR / "DEFAULT"
 
 
@@ -34,99 +28,8 @@ class ModelNotFoundError(FileNotFoundError):
     """No model of that name or path."""
 
 
-class Detector:
-    """A face-crop detector: ``predict(images) -> P(fake)`` of shape (N,)."""
-
-    name: str
-    input_size: int
-    metadata: dict
-    keras_model = None
-    path: Path | None = None
-    supports_gradcam = True  # capability flags the pages and the explain CLI read
-    supports_activations = True
-
-    def predict_raw(self, images, batch_size: int = 256) -> np.ndarray:
-        """The model's uncalibrated P(fake) per image, shape (N,) float32."""
-        raise NotImplementedError
-
-    def predict(self, images, batch_size: int = 256) -> np.ndarray:
-        """Calibrated P(fake) per image, shape (N,) float32: what every page, CLI and explainer shows."""
-        return self.calibrate(self.predict_raw(images, batch_size=batch_size))
-
-    @property
-    def calibration(self) -> dict | None:
-        """``metadata["calibration"]`` (a monotone map of raw scores, see models.calibration), or None."""
-        return (getattr(self, "metadata", None) or {}).get("calibration")
-
-    def calibrate(self, p_raw) -> np.ndarray:
-        """Raw scores (e.g. a Keras model's output) -> calibrated P(fake), float32."""
-        return apply_calibration(p_raw, self.calibration)
-
-    @property
-    def operating_point(self) -> dict | None:
-        return (getattr(self, "metadata", None) or {}).get("operating_point")
-
-    @property
-    def threshold(self) -> float:
-        """The verdict threshold on P(fake): the saved operating point, else models.labels.THRESHOLD."""
-        op = self.operating_point
-        if op and op.get("threshold") is not None:
-            return float(op["threshold"])
-        return THRESHOLD
-
-    def verdict(self, p_fake: float) -> str:
-        """The verdict ("fake" or "real") at this detector's threshold."""
-        return verdict(float(p_fake), self.threshold)
-
-    def preprocess(self, images) -> np.ndarray:
-        """The exact float32 batch the model sees, (N, S, S, 3) in [0, 1]."""
-        return batch_to_model_input(images, self.input_size)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, input_size={self.input_size})"
 
 
-class KerasDetector(Detector):
-    """A detector backed by a single-output sigmoid ``keras.Model``."""
-
-    def __init__(self, keras_model, name: str, metadata: dict | None = None, path: Path | None = None):
-        self.keras_model = keras_model
-        self.name = name
-        self.metadata = metadata or {}
-        self.path = path
-        shape = keras_model.input_shape
-        self.input_size = int(self.metadata.get("input_size") or shape[1])
-        if shape[1] is not None and int(shape[1]) != self.input_size:
-            raise ValueError(f"{name}: metadata input_size {self.input_size} != model input {shape[1]}")
-
-    def _compiled_forward(self):
-        """The model's inference call as one traced TensorFlow graph (no per-layer eager overhead)."""
-        if getattr(self, "_forward", None) is None:
-            import tensorflow as tf
-
-            spec = tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)
-            self._forward = tf.function(lambda x: self.keras_model(x, training=False), input_signature=[spec],
-                                        autograph=False)
-        return self._forward
-
-    def predict_batch_raw(self, x: np.ndarray) -> np.ndarray:
-        """The model's uncalibrated output for an already preprocessed float32 batch."""
-        if len(x) == 0:
-            return np.zeros((0,), dtype=np.float32)
-        out = self._compiled_forward()(np.asarray(x, dtype=np.float32))
-        return np.asarray(out, dtype=np.float32).reshape(len(x), -1)[:, 0]
-
-    def predict_batch(self, x: np.ndarray) -> np.ndarray:
-        """Calibrated P(fake) for an already preprocessed float32 batch."""
-        return self.calibrate(self.predict_batch_raw(x))
-
-    def predict_raw(self, images, batch_size: int = 256) -> np.ndarray:
-        n = len(images)
-        out = np.empty((n,), dtype=np.float32)
-        for start in range(0, n, batch_size):
-            chunk = images[start : start + batch_size]
-            out[start : start + len(chunk)] = self.predict_batch_raw(self.preprocess(chunk))
-        return out
 
 
 def default_model_name() -> str:
@@ -148,8 +51,24 @@ def list_models(assets_dir: Path | None = None) -> list[str]:
     return sorted(p.stem for p in assets_dir.iterdir() if p.suffix in MODEL_SUFFIXES)
 
 
-def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
+def model_file(assets_dir: Path, name: str) -> Path:
+    """The installed file of model ``name`` in ``assets_dir`` (``.keras`` or ``.npz``; ``.keras`` if neither)."""
+    for suffix in MODEL_SUFFIXES:
+        if (assets_dir / f"{name}{suffix}").is_file():
+            return assets_dir / f"{name}{suffix}"
+    return assets_dir / f"{name}.keras"
+
+
+def resolve_model_path(name_or_path: str | os.PathLike | None, assets_dir: Path | None = None) -> Path:
+    """The model file for a bare name (looked up in ``assets_dir``, default assets/models) or a path;
+    None = the default model. Raises ModelNotFoundError."""
     name_or_path = name_or_path or default_model_name()
+    if assets_dir is not None:
+        path = model_file(Path(assets_dir), str(name_or_path))
+        if path.is_file():
+            return path
+        if not Path(name_or_path).is_file():
+            raise ModelNotFoundError(f"no model named {str(name_or_path)!r} in {assets_dir}")
     candidate = Path(name_or_path)
     candidates = [candidate] + [candidate.with_suffix(s) for s in MODEL_SUFFIXES] + [
         ASSETS_DIR / f"{name_or_path}{s}" for s in MODEL_SUFFIXES]
@@ -158,6 +77,12 @@ def resolve_model_path(name_or_path: str | os.PathLike | None) -> Path:
             return path
     available = ", ".join(list_models()) or "none"
     raise ModelNotFoundError(f"no model named {str(name_or_path)!r} (installed: {available})")
+
+
+def threshold_of(metadata: dict) -> float:
+    """A model's verdict threshold from its metadata: the saved operating point, else THRESHOLD (0.5)."""
+    op = (metadata or {}).get("operating_point") or {}
+    return THRESHOLD if op.get("threshold") is None else float(op["threshold"])
 
 
 def read_metadata(model_path: Path) -> dict:
@@ -241,8 +166,6 @@ def _static(metadata: dict) -> dict:
 
 def _load_uncached(path: Path, metadata: dict) -> Detector:
     if path.suffix == ".npz":
-        from models.spectrum import SpectrumDetector
-
         try:
             detector = SpectrumDetector.load(path, metadata)
         except (OSError, ValueError, KeyError) as exc:
@@ -255,3 +178,35 @@ def _load_uncached(path: Path, metadata: dict) -> Detector:
     except Exception as exc:  # corrupt or incompatible file: one clear line
         raise ModelNotFoundError(f"cannot load model {path.name}: {type(exc).__name__}: {exc}") from exc
     return KerasDetector(model, name=metadata.get("name") or path.stem, metadata=metadata, path=path)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and os.replace (readers never see half)."""
+    path = Path(path)
+    mode = path.stat().st_mode & 0o777 if path.exists() else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(data, indent=2) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def update_metadata(model_file: Path, **blocks) -> dict:
+    """Set top-level ``blocks`` in the JSON beside ``model_file`` (created if missing), atomically."""
+    meta_path = Path(model_file).with_suffix(".json")
+    metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{meta_path.name} does not hold a JSON object")
+    metadata.update(blocks)
+    write_json_atomic(meta_path, metadata)
+    return metadata

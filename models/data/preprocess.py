@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from models.intake import as_rgb_uint8  # noqa: F401  (re-exported; TF-free home)
+from models.data.intake import as_rgb_uint8
 
 RESIZE_METHOD = "bilinear"
 
@@ -53,11 +53,3 @@ def model_view(image, size: int) -> np.ndarray:
     """The exact input a detector of this size sees, as uint8 RGB for display."""
     x = resize_and_scale(as_rgb_uint8(image), size).numpy()
     return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
-
-
-def center_square(image: np.ndarray) -> np.ndarray:
-    """Centre square crop of side min(H, W): the data's fallback crop when no face is found."""
-    h, w = image.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    return image[top : top + side, left : left + side]

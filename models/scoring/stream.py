@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.detector import THRESHOLD, Detector, verdict
-from models.faces import NoFaceError, face_crops
-from models.intake import ImageLoadError, load_image
+from models.data.faces import NoFaceError, face_crops
+from models.data.intake import ImageLoadError, load_image
+from models.detectors.base import Detector
+from models.detectors.labels import THRESHOLD, verdict
 
 CROP_MODES = ("auto", "face", "none")
 # A model input bigger than this (crop "none" on a full photo) is resized in the worker thread, so that a chunk
@@ -120,7 +121,7 @@ def _fast_path(detector) -> bool:
 
     Then each chunk's crops are preprocessed in one batched call (inputs over PREPARE_IN_WORKER_PIXELS already
     in the worker) and the model's forward pass runs on the floats; otherwise ``detector.predict`` is called."""
-    from models.detector import KerasDetector
+    from models.detectors.base import KerasDetector
 
     cls = type(detector)
     return (isinstance(detector, KerasDetector) and cls.predict is Detector.predict

@@ -1,0 +1,1 @@
+"""Data: dataset folders, image intake, face crops, the shared preprocessing path, augmentation, perturbations."""

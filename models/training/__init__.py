@@ -1,0 +1,1 @@
+"""Training: architectures, training loops and recipes, the leave-one-source-out study."""
