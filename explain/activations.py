@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from explain.base import Explanation, calibrated, check_image, resolve_target, threshold_of, to_image_size
+from explain.base import Explanation, calibrated, check_image, resolve_target, to_image_size
 from explain.layers import CONV_TYPES, FEATURE_TYPES, activations_fn, compiled, find_layer, list_layers, spatial_map
 
 METHOD = "activations"
@@ -68,7 +68,7 @@ def explain(detector, image, *, target: str = "verdict", layer: str | None = Non
     acts, out = fn(detector.preprocess([image]))
     acts = spatial_map(acts, ref.name)
     p_fake = float(calibrated(detector, np.asarray(out, dtype=np.float32).reshape(len(out), -1)[:1, 0])[0])
-    resolved = resolve_target(target, p_fake, threshold_of(detector))
+    resolved = resolve_target(target, p_fake, detector.threshold)
 
     n_channels = acts.shape[-1]
     all_means = acts.mean(axis=(0, 1))

@@ -72,12 +72,6 @@ def resolve_target(target: str, p_fake: float, threshold: float = THRESHOLD) -> 
     return target
 
 
-def threshold_of(detector) -> float:
-    """The detector's verdict threshold (its saved operating point); THRESHOLD for objects without one."""
-    t = getattr(detector, "threshold", None)
-    return THRESHOLD if t is None else float(t)
-
-
 def calibrated(detector, p_raw) -> np.ndarray:
     """Calibrated P(fake) for the raw model output an explainer read off the network itself (Grad-CAM and
     activations run the Keras graph directly). Calibration is monotone, so gradients on the raw output

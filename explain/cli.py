@@ -12,10 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
+from explain.params import DEFAULTS, Params
+
 METHODS = ("lime", "gradcam", "activations", "regions", "all")
+PIPELINE_METHODS = {"lime": ("lime", "regions"), "gradcam": ("gradcam", "regions"), "activations": ("activations",),
+                    "regions": ("lime", "gradcam", "regions"), "all": ("lime", "gradcam", "activations", "regions")}
 
 
 def parse_args(argv=None):
@@ -23,13 +26,16 @@ def parse_args(argv=None):
     p.add_argument("image")
     p.add_argument("--model", default=None, help="model name or .keras path (default: the shipped default)")
     p.add_argument("--method", default="all", choices=METHODS)
-    p.add_argument("--target", default="verdict", choices=("verdict", "fake", "real"))
+    p.add_argument("--target", default=DEFAULTS.target, choices=("verdict", "fake", "real"))
     p.add_argument("--out", default=None, help="folder for the PNGs (default: explain_out/<image stem>)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--num-samples", type=int, default=1000, help="LIME samples (default 1000)")
-    p.add_argument("--n-segments", type=int, default=100, help="SLIC superpixels asked for (default 100)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layer", default=None, help="layer for Grad-CAM / activations (default last / first conv)")
+    p.add_argument("--num-samples", type=int, default=DEFAULTS.num_samples,
+                   help=f"LIME samples (default {DEFAULTS.num_samples})")
+    p.add_argument("--n-segments", type=int, default=DEFAULTS.n_segments,
+                   help=f"SLIC superpixels asked for (default {DEFAULTS.n_segments})")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    p.add_argument("--layer", default=DEFAULTS.layer,
+                   help="layer for Grad-CAM / activations (default last / first conv)")
     p.add_argument("--no-deletion", action="store_true", help="skip the deletion curves (faithfulness)")
     p.add_argument("--crop", default="auto", choices=("auto", "face", "none"),
                    help="auto: find faces, centre square if none (default); face: require one; none: already a crop")
@@ -39,21 +45,26 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def run(args) -> dict:
+def params_of(args) -> Params:
+    """The pipeline's parameters from the command line (after checking them)."""
     if args.num_samples < 1:
         raise ValueError(f"--num-samples must be at least 1, not {args.num_samples}")
     if args.n_segments < 1:
         raise ValueError(f"--n-segments must be at least 1, not {args.n_segments}")
     if args.report is not None and Path(args.report).is_dir():
         raise ValueError(f"--report {args.report}: is a folder, give a file name such as report.html")
-    from explain import activations, gradcam, lime, render
-    from explain.faithfulness import deletion_curve
-    from explain.regions import detect_landmarks, summarize
+    return Params(target=args.target, num_samples=args.num_samples, n_segments=args.n_segments, seed=args.seed,
+                  layer=args.layer, deletion=not args.no_deletion)
+
+
+def run(args) -> dict:
+    """Parse -> :func:`explain.pipeline.run` -> figures (PNGs) and the summary (and the HTML report)."""
+    from explain import pipeline
     from models import load_model
     from models.data.intake import load_image
-    from models.detectors.labels import verdict
     from models.scoring.stream import analyse
 
+    params = params_of(args)
     detector = load_model(args.model)
     photo = load_image(args.image)
     crops, kind, warnings = analyse(photo, args.crop)
@@ -64,15 +75,53 @@ def run(args) -> dict:
     face, image = crops[args.face - 1]
     out = Path(args.out or Path("explain_out") / Path(args.image).stem)
     out.mkdir(parents=True, exist_ok=True)
+    cache = pipeline.memory_cache()
+    bundle = pipeline.run(detector, image, methods=PIPELINE_METHODS[args.method], params=params, cache=cache)
+    summary = summarize(args, detector, bundle, kind, crops, face)
+    figures = write_figures(bundle, image, out, summary)
+    if args.report:
+        write_report(args, detector, params, cache, photo, image, crops, kind, face, figures)
+        summary["report"] = str(args.report)
+    return summary
+
+
+def summarize(args, detector, bundle, kind: str, crops: list, face) -> dict:
+    """The JSON summary of a pipeline run (figures are added as they are written)."""
     want = set(METHODS[:4]) if args.method == "all" else {args.method}
-    p_fake = float(detector.predict([image])[0])  # calibrated; the verdict at the model's operating point
-    threshold = float(detector.threshold)
-    summary = {"path": args.image, "model": detector.name, "verdict": verdict(p_fake, threshold), "p_fake": p_fake,
-               "threshold": threshold, "calibrated": detector.calibration is not None,
+    summary = {"path": args.image, "model": bundle.model, "verdict": bundle.verdict, "p_fake": bundle.p_fake,
+               "threshold": bundle.threshold, "calibrated": detector.calibration is not None,
                "crop": kind, "face": args.face, "faces_found": sum(f is not None for f, _ in crops),
-               "box": None if face is None else list(face.box),
-               "target": args.target, "seconds": {}, "figures": [], "regions": {}, "deletion": {}}
-    explanations, figures, curves, landmarks = {}, {}, {}, None
+               "box": None if face is None else list(face.box), "target": args.target,
+               "seconds": {k: round(v, 3) for k, v in bundle.timings.items() if k not in ("stability", "regions")},
+               "figures": [], "regions": {}, "deletion": {}}
+    if "lime" in bundle.explanations:
+        e = bundle.explanations["lime"]
+        summary["lime"] = {"top_positive": e.extras["top_positive"], "score": e.extras["score"],
+                           "n_segments": e.extras["n_segments_actual"]}
+    if "activations" in bundle.explanations:
+        e = bundle.explanations["activations"]
+        summary["activations"] = {"layer": e.extras["layer"], "n_channels": int(e.extras["n_channels"])}
+    for method in bundle.not_applicable:
+        if method in want:
+            summary.setdefault("not_applicable", []).append(method)
+            print(f"warning: {method} does not apply to {detector.name} (not a neural network)", file=sys.stderr)
+    if bundle.face_found is not None:
+        summary["face_found"] = bundle.face_found
+        for name in bundle.attributions:
+            s = bundle.regions.get(name)
+            summary["regions"][name] = [] if s is None else [
+                {"region": r, "mean": s.regions[r]["mean"], "share": s.regions[r]["share"]} for r in s.ranking]
+    for name, curve in bundle.deletion.items():
+        summary["deletion"][name] = {"auc_explanation": curve.auc_explanation, "auc_random": curve.auc_random,
+                                     "faster_than_random": curve.useful}
+    return summary
+
+
+def write_figures(bundle, image, out: Path, summary: dict) -> dict[str, bytes]:
+    """Every figure of ``bundle`` as ``out/<name>.png`` (listed in ``summary["figures"]``); returns their bytes."""
+    from explain import render
+
+    figures = {}
 
     def save(fig, name):
         path = out / f"{name}.png"
@@ -80,75 +129,31 @@ def run(args) -> dict:
         path.write_bytes(figures[name])
         summary["figures"].append(str(path))
 
-    if want & {"lime", "regions"}:
-        e = lime.explain(detector, image, target=args.target, num_samples=args.num_samples,
-                         n_segments=args.n_segments, seed=args.seed)
-        explanations["lime"] = e
-        summary["seconds"]["lime"] = round(e.seconds, 3)
-        summary["lime"] = {"top_positive": e.extras["top_positive"], "score": e.extras["score"],
-                           "n_segments": e.extras["n_segments_actual"]}
-        save(render.lime_panels(e, image), "lime")
-    if want & {"gradcam", "regions"} and detector.supports_gradcam:
-        e = gradcam.explain(detector, image, target=args.target, layer=args.layer)
-        explanations["gradcam"] = e
-        summary["seconds"]["gradcam"] = round(e.seconds, 3)
-        save(render.gradcam_overlay(e, image), "gradcam")
-    if "activations" in want and detector.supports_activations:
-        e = activations.explain(detector, image, target=args.target, layer=args.layer)
-        summary["seconds"]["activations"] = round(e.seconds, 3)
-        summary["activations"] = {"layer": e.extras["layer"], "n_channels": int(e.extras["n_channels"])}
-        save(render.activation_grid(e), "activations")
-        save(render.activation_zoom(e), "activation_zoom")
-    for method, ok in (("gradcam", detector.supports_gradcam), ("activations", detector.supports_activations)):
-        if method in want and not ok:
-            summary.setdefault("not_applicable", []).append(method)
-            print(f"warning: {method} does not apply to {detector.name} (not a neural network)", file=sys.stderr)
-    if want & {"regions", "lime", "gradcam"} and explanations:
-        t = time.perf_counter()
-        landmarks = detect_landmarks(image)
-        summary["seconds"]["landmarks"] = round(time.perf_counter() - t, 3)
-        summary["face_found"] = landmarks is not None
-        for name, e in explanations.items():
-            if landmarks is None:  # no face: nothing to rank (and no second mtcnn pass per method)
-                summary["regions"][name] = []
-                continue
-            s = summarize(e, landmarks=landmarks)
-            summary["regions"][name] = [{"region": r, "mean": s.regions[r]["mean"], "share": s.regions[r]["share"]}
-                                        for r in s.ranking]
-            if s.face_found:
-                save(render.region_bars(s), f"regions_{name}")
-        if landmarks is not None:
-            save(render.region_overlay(summarize(next(iter(explanations.values())), landmarks=landmarks), image),
-                 "regions_map")
-    if not args.no_deletion:
-        for name, e in explanations.items():
-            curve = curves[name] = deletion_curve(detector, image, e, seed=args.seed, n_segments=args.n_segments)
-            summary["seconds"][f"deletion_{name}"] = round(curve.seconds, 3)
-            summary["deletion"][name] = {"auc_explanation": curve.auc_explanation, "auc_random": curve.auc_random,
-                                         "faster_than_random": curve.useful}
-            save(render.deletion_plot(curve), f"deletion_{name}")
-    if args.report:
-        write_report(args, detector, photo, image, crops, kind, face, explanations, figures, curves,
-                     landmarks if "face_found" in summary else None, "face_found" in summary)
-        summary["report"] = str(args.report)
-    return summary
+    ex = bundle.explanations
+    if "lime" in ex:
+        save(render.lime_panels(ex["lime"], image), "lime")
+    if "gradcam" in ex:
+        save(render.gradcam_overlay(ex["gradcam"], image), "gradcam")
+    if "activations" in ex:
+        save(render.activation_grid(ex["activations"]), "activations")
+        save(render.activation_zoom(ex["activations"]), "activation_zoom")
+    for name, s in bundle.regions.items():
+        save(render.region_bars(s), f"regions_{name}")
+    if bundle.regions:
+        save(render.region_overlay(next(iter(bundle.regions.values())), image), "regions_map")
+    for name, curve in bundle.deletion.items():
+        save(render.deletion_plot(curve), f"deletion_{name}")
+    return figures
 
 
-def write_report(args, detector, photo, image, crops, kind, face, explanations, figures, curves, landmarks,
-                 have_landmarks: bool) -> None:
-    """The HTML report from what run() computed; what --method left out is computed here or by explain.report."""
-    from explain import gradcam, report
+def write_report(args, detector, params: Params, cache, photo, image, crops, kind, face, figures) -> None:
+    """The HTML report, from the same pipeline cache: what --method left out is computed by the report."""
+    from explain.report.image import image_report
 
     crop_info = {"image": args.image, "mode": args.crop, "kind": kind,
                  "face": f"{args.face} of {len(crops)}", "box": None if face is None else list(face.box)}
-    params = {"n_segments": args.n_segments, "num_samples": args.num_samples, "seed": args.seed}
-    if "gradcam" not in explanations and detector.supports_gradcam:
-        explanations["gradcam"] = gradcam.explain(detector, image, target=args.target, layer=args.layer)
-    html = report.image_report(image, model=detector, lime_params=params, target=args.target, crop_info=crop_info,
-                               explanations=explanations, figures=figures, curves=curves,
-                               landmarks=landmarks if have_landmarks else report.MISSING,
-                               photo=photo if kind != "none" else None,
-                               deletion=not args.no_deletion, title=f"Deepfake Lens report: {Path(args.image).name}")
+    html = image_report(image, model=detector, params=params, cache=cache, crop_info=crop_info, figures=figures,
+                        photo=photo if kind != "none" else None, title=f"Deepfake Lens report: {Path(args.image).name}")
     path = Path(args.report)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")

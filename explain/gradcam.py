@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from explain.base import Explanation, calibrated, check_image, resolve_target, threshold_of, to_image_size
+from explain.base import Explanation, calibrated, check_image, resolve_target, to_image_size
 from explain.layers import CONV_TYPES, compiled, find_layer, forward, list_layers, spatial_map
 
 METHOD = "gradcam"
@@ -93,7 +93,7 @@ def explain(detector, image, *, target: str = "verdict", layer: str | None = Non
     # the gradient is of the raw output; calibration is monotone increasing (a positive factor per image),
     # so the map, once scaled to max |value| = 1, is the same. p_fake is the calibrated one, as shown.
     p_fake = float(calibrated(detector, np.asarray(p_fake)[:1])[0])
-    resolved = resolve_target(target, p_fake, threshold_of(detector))
+    resolved = resolve_target(target, p_fake, detector.threshold)
     # d(1 - P(fake))/dA = -dP(fake)/dA: one gradient serves both classes.
     grads = spatial_map(grads, ref.name) * (1.0 if resolved == "fake" else -1.0)
 

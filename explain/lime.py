@@ -12,21 +12,22 @@ exactly ``0..K-1`` or one superpixel is never switched off (and another feature 
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
-from explain.base import Explanation, check_image, resolve_target, threshold_of
+from explain.base import Explanation, check_image, resolve_target
+from explain.params import DEFAULTS
+from models.data.files import CLASSES
 
 METHOD = "lime"
-LABELS = {"real": 0, "fake": 1}  # LIME class index per class name (classifier_fn returns [P(real), P(fake)])
 TOP_POSITIVE = 5  # study panel 1: get_image_and_mask(positive_only=True, num_features=5)
 TOP_ABS = 10  # study panel 2: get_image_and_mask(positive_only=False, num_features=10)
 
 
-def segment(image, n_segments: int = 100, compactness: float = 1, sigma: float = 1) -> np.ndarray:
+def segment(image, n_segments: int = DEFAULTS.n_segments, compactness: float = DEFAULTS.compactness,
+            sigma: float = DEFAULTS.sigma) -> np.ndarray:
     """SLIC superpixels of an HxWx3 uint8 image as an HxW int32 map with ids exactly ``0..K-1``."""
     from skimage.segmentation import relabel_sequential, slic
 
@@ -101,8 +102,10 @@ def _explainer(seed: int):
     return BatchedLimeImageExplainer(random_state=seed)
 
 
-def explain(detector, image, *, target: str = "verdict", n_segments: int = 100, compactness: float = 1,
-            sigma: float = 1, num_samples: int = 1000, hide_color=0, seed: int = 0, batch_size: int = 250,
+def explain(detector, image, *, target: str = DEFAULTS.target, n_segments: int = DEFAULTS.n_segments,
+            compactness: float = DEFAULTS.compactness, sigma: float = DEFAULTS.sigma,
+            num_samples: int = DEFAULTS.num_samples, hide_color=DEFAULTS.hide_color, seed: int = DEFAULTS.seed,
+            batch_size: int = 250,
             progress: Callable[[int, int], None] | None = None, max_side: int = MAX_SIDE) -> Explanation:
     """LIME explanation of ``detector`` on ``image`` for ``target`` ("verdict", "fake" or "real").
 
@@ -117,8 +120,8 @@ def explain(detector, image, *, target: str = "verdict", n_segments: int = 100, 
     full = check_image(image)
     start = time.perf_counter()
     p_fake = float(detector.predict([full])[0])
-    resolved = resolve_target(target, p_fake, threshold_of(detector))
-    label = LABELS[resolved]
+    resolved = resolve_target(target, p_fake, detector.threshold)
+    label = CLASSES.index(resolved)  # LIME's class index: classifier_fn returns [P(real), P(fake)]
 
     image = _working_copy(full, max_side)
     segments = segment(image, n_segments, compactness, sigma)
@@ -144,7 +147,7 @@ def explain(detector, image, *, target: str = "verdict", n_segments: int = 100, 
     mask_pos_neg = np.where(np.isin(segments, top_abs), np.sign(weights[segments]), 0).astype(np.int8)
 
     params = {"n_segments": n_segments, "compactness": compactness, "sigma": sigma, "num_samples": num_samples,
-              "hide_color": _jsonable(hide_color), "seed": seed, "batch_size": batch_size,
+              "hide_color": jsonable(hide_color), "seed": seed, "batch_size": batch_size,
               "max_side": max_side, "working_size": list(image.shape[:2])}
     extras = {
         "weights": weights,
@@ -161,67 +164,7 @@ def explain(detector, image, *, target: str = "verdict", n_segments: int = 100, 
                        segments=segments, params=params, seconds=time.perf_counter() - start, extras=extras)
 
 
-def _jsonable(value):
+def jsonable(value):
     if value is None or np.isscalar(value):
         return value.item() if isinstance(value, np.generic) else value
     return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(value).ravel()]
-
-
-def jaccard(a, b) -> float:
-    """|a & b| / |a | b|; two empty sets are identical (1.0)."""
-    a, b = set(a), set(b)
-    return 1.0 if not (a or b) else len(a & b) / len(a | b)
-
-
-def top_positive(explanation: Explanation, k: int = TOP_POSITIVE) -> list[int]:
-    """Ids of the ``k`` superpixels with the largest positive LIME weight."""
-    w = explanation.extras["weights"]
-    order = np.argsort(-w, kind="stable")
-    return [int(i) for i in order[:k] if w[i] > 0]
-
-
-def stability(detector, image, *, seeds: Sequence[int] = (0, 1, 2), k: int = TOP_POSITIVE,
-              progress: Callable[[int, int], None] | None = None, reuse: Explanation | None = None,
-              **params) -> dict:
-    """Re-run :func:`explain` with each seed (same SLIC segmentation) and compare the top-``k`` positive sets.
-
-    Returns ``{"seeds", "top_k", "sets", "jaccard_pairs": [{"seeds": [a, b], "jaccard": j}, ...],
-    "mean_jaccard", "explanations"}``. A low ``mean_jaccard`` means LIME's answer depends on its sampling
-    (raise ``num_samples``). ``progress(done, total)`` covers all runs. ``reuse``: an explanation already
-    computed with the same parameters for one of the seeds (it is not recomputed).
-    """
-    seeds = [int(s) for s in seeds]
-    if len(seeds) < 2:
-        raise ValueError("stability needs at least two seeds")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must differ, got {seeds}")
-    params.pop("seed", None)
-    n = int(params.get("num_samples", 1000))
-    def reusable(s):
-        return reuse is not None and reuse.params.get("seed") == s and all(
-            reuse.params.get(key) == _jsonable(value) for key, value in params.items())
-
-    todo = [s for s in seeds if not reusable(s)]
-    explanations = []
-    for s in seeds:
-        if not reusable(s):
-            run_progress = None
-            if progress is not None:
-                offset = todo.index(s) * n
-
-                def run_progress(done, _total, offset=offset):
-                    progress(offset + done, n * len(todo))
-            explanations.append(explain(detector, image, seed=s, progress=run_progress, **params))
-        else:
-            explanations.append(reuse)
-    sets = [sorted(top_positive(e, k)) for e in explanations]
-    pairs = [{"seeds": [seeds[i], seeds[j]], "jaccard": jaccard(sets[i], sets[j])}
-             for i, j in itertools.combinations(range(len(seeds)), 2)]
-    return {
-        "seeds": seeds,
-        "top_k": k,
-        "sets": sets,
-        "jaccard_pairs": pairs,
-        "mean_jaccard": float(np.mean([p["jaccard"] for p in pairs])),
-        "explanations": explanations,
-    }

@@ -19,7 +19,7 @@ from models.data import faces
 
 REGIONS = ("left_eye", "right_eye", "nose", "mouth", "rest_of_face", "outside_face")
 INNER = REGIONS[:4]
-LABELS = {
+REGION_NAMES = {  # display name of each region
     "left_eye": "left eye", "right_eye": "right eye", "nose": "nose", "mouth": "mouth",
     "rest_of_face": "rest of face", "outside_face": "outside the face",
 }

@@ -100,7 +100,7 @@ def activation_zoom(expl: Explanation):
 
 def region_bars(summary, title: str | None = None):
     """Ranked bar chart of mean evidence per facial region (for the explanation's target)."""
-    from explain.regions import LABELS
+    from explain.regions import REGION_NAMES
 
     fig, ax = plt.subplots(figsize=(6, 3))
     if not summary.face_found:
@@ -109,7 +109,7 @@ def region_bars(summary, title: str | None = None):
         return fig
     names = list(reversed(summary.ranking))
     vals = [summary.regions[n]["mean"] for n in names]
-    ax.barh([LABELS[n] for n in names], vals, color=[POS if v >= 0 else NEG for v in vals])
+    ax.barh([REGION_NAMES[n] for n in names], vals, color=[POS if v >= 0 else NEG for v in vals])
     ax.axvline(0, color="k", lw=0.6)
     ax.set_xlabel(f"mean {summary.method} evidence per pixel for '{summary.target}'")
     ax.set_title(title or f"What drove this verdict ({summary.method})", fontsize=10)

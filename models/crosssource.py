@@ -37,7 +37,8 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        results = run(args.arch, args.data, args.epochs, args.sources, args.seed, args.quiet)
+        held = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources else None
+        results = run(args.arch, args.data, args.epochs, held, args.seed, args.quiet)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ import json
 import sys
 
 from models.analysis.evaluate import eval_csv_path, evaluate, format_report
+from models.data.faces import CROP_MODES
 
 
 def parse_args(argv=None):
@@ -24,7 +25,7 @@ def parse_args(argv=None):
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threshold", type=float, default=None, help="P(fake) threshold for the verdict (default 0.5)")
-    p.add_argument("--crop", default="none", choices=("auto", "face", "none"),
+    p.add_argument("--crop", default="none", choices=CROP_MODES,
                    help="none (default): the folder holds face crops; auto/face: find faces first")
     p.add_argument("--perturb", default=None, metavar="SPEC",
                    help="degrade every image first: jpeg:Q (re-encode at quality Q) or resize:F (down by F, back up)")

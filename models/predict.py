@@ -16,6 +16,8 @@ import argparse
 import json
 import sys
 
+from models.data.faces import CROP_MODES
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m models.predict", description=__doc__.split("\n")[0])
@@ -32,7 +34,7 @@ def parse_args(argv=None):
     p.add_argument("--top", type=int, default=5, help="faces explained in --report (default 5)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2, help="threads that decode images and find faces")
-    p.add_argument("--crop", default="auto", choices=("auto", "face", "none"),
+    p.add_argument("--crop", default="auto", choices=CROP_MODES,
                    help="auto: find faces, centre square if none (default); face: require a face; "
                         "none: the images are already face crops (no detection)")
     p.add_argument("--no-progress", action="store_true",

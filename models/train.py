@@ -18,11 +18,12 @@ members give inside the model). See ``docs/TRAINING.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from models.training.architectures import ARCHITECTURES
-from models.training.train import train
+from models.training.train import TrainConfig, train
 
 
 def parse_args(argv=None):
@@ -58,9 +59,11 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields - {"exclude_source", "argv"}},
+                      exclude_source=tuple(args.exclude_source), argv=tuple(sys.argv[1:] if argv is None else argv))
     try:
-        meta = train(args)
+        meta = train(cfg)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,6 +10,8 @@ import streamlit as st
 
 from models import load_model
 from models.analysis.catalog import Sample, builtin_samples, load_sample
+from models.analysis.display import enlarge as enlarge  # re-exported: the Predict and Explain pages draw with it
+from models.analysis.display import shown_photo, thumbnail_jpeg
 from models.data.files import data_root
 from models.data.intake import ImageLoadError, load_image
 
@@ -170,28 +172,6 @@ def pick_image(key: str = "img") -> tuple[np.ndarray | None, str | None, Sample 
         return None, None, None
 
 
-def enlarge(image: np.ndarray, target: int = 256) -> np.ndarray:
-    """Nearest-neighbour upscale so the model's low-resolution input is visible pixel for pixel."""
-    factor = max(1, target // max(image.shape[:2]))
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
-
-
-def draw_faces(image: np.ndarray, faces) -> np.ndarray:
-    """The photo with every detected face boxed and numbered (1 = largest)."""
-    from PIL import Image, ImageDraw
-
-    img = Image.fromarray(image)
-    draw = ImageDraw.Draw(img)
-    width = max(2, round(max(image.shape[:2]) / 300))
-    size = max(14, 6 * width)
-    for i, face in enumerate(faces, start=1):
-        x, y, w, h = face.box
-        draw.rectangle([x, y, x + w, y + h], outline=(255, 40, 40), width=width)
-        draw.rectangle([x, y, x + size, y + size + 2], fill=(255, 40, 40))  # numbered tag, inside the box
-        draw.text((x + size // 4, y), str(i), fill=(255, 255, 255), font_size=size)
-    return np.asarray(img)
-
-
 def choose_face(image: np.ndarray, key: str):
     """Find faces per the sidebar's crop setting, box and number them, let the user pick one.
 
@@ -213,8 +193,7 @@ def choose_face(image: np.ndarray, key: str):
         return None, None, None, [], image
     for w in warnings:
         st.warning(w[0].upper() + w[1:] + ".")
-    faces = [f for f, _ in crops if f is not None]
-    shown = draw_faces(image, faces) if faces and kind == "face" else image
+    shown = shown_photo(image, crops, kind)
     index = 0
     if len(crops) > 1:
         index = st.selectbox(f"{len(crops)} faces found (numbered on the photo, largest first): which one?",
@@ -222,35 +201,48 @@ def choose_face(image: np.ndarray, key: str):
     return crops[index][1], kind, index, crops, shown
 
 
-def run_lime(model: str, image: np.ndarray, target: str, params: tuple, progress=None):
-    """LIME for ``model`` on ``image``, cached per session under everything it depends on."""
-    from explain import lime as lime_method
+def explain_cache(model: str, image: np.ndarray):
+    """The ``cache`` of :func:`explain.pipeline.run` for ``model`` on ``image``: every step memoised for this
+    session (:func:`memo`) under the step, the model, the image and the step's parameters."""
+    key_of_image = image_key(image)
 
-    return memo(("lime", model, image_key(image), target, params),
-                lambda: lime_method.explain(get_detector(model), image, target=target, progress=progress,
-                                            **dict(params)))
+    def cache(key: tuple, compute):
+        return memo((key[0], model, key_of_image, *key[1:]), compute)
 
-
-DEFAULT_LIME = (("n_segments", 100), ("compactness", 1.0), ("sigma", 1.0), ("num_samples", 1000),
-                ("hide_color", 0), ("seed", 0))
+    return cache
 
 
-def compare_models(crop: np.ndarray, names: list[str], target: str = "verdict", params: tuple = DEFAULT_LIME,
-                   key: str = "compare") -> None:
-    """Every model on one face: verdicts with P(fake), then their LIME masks side by side."""
+def run_lime(model: str, image: np.ndarray, params, progress=None):
+    """LIME (explain.pipeline) for ``model`` on ``image`` with ``params`` (an explain.pipeline.Params), cached per
+    session under everything it depends on. ``progress(fraction, message)``."""
+    from dataclasses import replace
+
+    from explain import pipeline
+
+    lime_only = replace(params, stability=False, deletion=False)
+    bundle = pipeline.run(get_detector(model), image, methods=("lime",), params=lime_only, progress=progress,
+                          cache=explain_cache(model, image))
+    return bundle.explanations["lime"]
+
+
+def compare_models(crop: np.ndarray, names: list[str], params=None, key: str = "compare") -> None:
+    """Every model on one face: verdicts with P(fake), then their LIME masks side by side (LIME with ``params``,
+    an explain.pipeline.Params; None: the defaults)."""
     import pandas as pd
 
     from explain import render
+    from explain.pipeline import Params
 
+    params = Params() if params is None else params
     bar = st.progress(0.0, text="Explaining with every model…")
     items, rows = [], []
     for i, n in enumerate(names):
         det = get_detector(n)
 
-        def step(done, total, i=i, n=n):
-            bar.progress((i + done / total) / len(names), text=f"LIME for {n}: {done}/{total}")
+        def step(fraction, message, i=i, n=n):
+            bar.progress(min(1.0, (i + fraction) / len(names)), text=f"{n}: {message}")
 
-        e = run_lime(n, crop, target, params, progress=step)
+        e = run_lime(n, crop, params, progress=step)
         items.append((n, e.p_fake, det.verdict(e.p_fake), e))
         rows.append({"model": n, "P(fake)": e.p_fake, "verdict": det.verdict(e.p_fake), "threshold": det.threshold})
     bar.empty()
@@ -273,14 +265,7 @@ def compare_models(crop: np.ndarray, names: list[str], target: str = "verdict", 
 @st.cache_data(show_spinner=False, max_entries=1024)
 def thumb(path: str) -> bytes:
     """A small JPEG thumbnail of an image file, made at run time (never stored on disk)."""
-    from models.analysis import explore
-
-    return explore.jpeg_bytes(explore.thumbnail(path))
-
-
-def short(text: str, width: int = 14) -> str:
-    """``text`` cut to ``width`` characters (with an ellipsis), so captions under thumbnails stay one line."""
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return thumbnail_jpeg(path)
 
 
 def thumbnail_grid(rows: list[dict], caption, key, on_click, args, per_row: int = 8) -> None:

@@ -7,8 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from models.analysis import explore
-from models.data.files import SPLITS, data_root
-from pages._shared import ensure_navigation, open_in_explain, short, thumbnail_grid
+from models.analysis.display import shorten
+from models.data.files import data_root
+from pages._shared import ensure_navigation, open_in_explain, thumbnail_grid
 
 ensure_navigation()
 
@@ -29,12 +30,6 @@ if not explore.is_dataset(root):
         "```bash\nexport DEEPFAKE_DATA=/path/to/faces128\nmake run\n```\n\n"
         "`make run` and `make test` set it to `../shared/data/faces128` when that folder exists.")
     st.stop()
-
-
-def _stamp(root: Path) -> tuple:
-    """Changes when files are added or removed (folder mtimes) or the manifest is rewritten."""
-    paths = [root / explore.MANIFEST] + [root / s / c for s in (*SPLITS, "") for c in ("real", "fake")]
-    return tuple(p.stat().st_mtime if p.exists() else 0.0 for p in paths)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -65,7 +60,7 @@ def request_explain(row: dict) -> None:
     st.session_state[OPEN_KEY] = {**row, "name": f"{row['split']}/{row['label']}: {Path(row['path']).name}"}
 
 
-stamp = _stamp(root)
+stamp = explore.dataset_stamp(root)
 rows, origin = balance(str(root), stamp)
 st.caption(f"`{root}`: {sum(r['total'] for r in rows):,} images, counted from "
            + ("`manifest.csv`." if origin == explore.MANIFEST else "the folders (no `manifest.csv`)."))
@@ -91,34 +86,35 @@ with tab_balance:
 
 with tab_images:
     every = images(str(root), stamp)
-    splits = list(dict.fromkeys(r["split"] for r in every))
+    splits = explore.splits_in(every)
     c1, c2, c3 = st.columns(3)
     split = c1.selectbox("Split", ["all", *splits], key="ds_split")
     label = c2.selectbox("Class", ["all", "real", "fake"], key="ds_label")
     in_split = explore.filter_images(every, split=None if split == "all" else split)
-    sources = sorted({r["source"] for r in in_split})
+    sources = explore.sources_in(in_split)
     source = c3.selectbox("Source", ["all", *sources], key="ds_source")
     shown = explore.filter_images(in_split, label=None if label == "all" else label,
                                   source=None if source == "all" else source)
     n_pages = explore.paginate(shown, 1)[2]
     page = st.number_input(f"Page (of {n_pages})", 1, n_pages, 1, key=f"ds_page_{split}_{label}_{source}")
     items, page, _ = explore.paginate(shown, page)
-    st.caption(f"{len(shown):,} images match; showing {len(items)} ({(page - 1) * explore.PER_PAGE + 1}"
-               f"–{(page - 1) * explore.PER_PAGE + len(items)}). Thumbnails are {explore.THUMB_SIZE} px, made now.")
-    thumbnail_grid(items, caption=lambda r: f"{r['label']} · {short(r['source'])}", key=lambda r: f"ds_explain_{r['file']}",
-                   on_click=request_explain, args=lambda r: (r,))
+    first, last = explore.page_span(page, len(items))
+    st.caption(f"{len(shown):,} images match; showing {len(items)} ({first}–{last}). Thumbnails are "
+               f"{explore.THUMB_SIZE} px, made now.")
+    thumbnail_grid(items, caption=lambda r: f"{r['label']} · {shorten(r['source'])}",
+                   key=lambda r: f"ds_explain_{r['file']}", on_click=request_explain, args=lambda r: (r,))
 
 with tab_mean:
     st.markdown("The average of every real crop and of every fake crop, and their difference. Anything visible in "
                 "the difference is a cue a detector can learn that says nothing about manipulation: framing, "
                 "brightness, background, pose.")
     every = images(str(root), stamp)
-    splits = list(dict.fromkeys(r["split"] for r in every))
+    splits = explore.splits_in(every)
     c1, c2 = st.columns(2)
     split = c1.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0, key="ds_mean_split",
                          help="Train is what the models learned from (about 12,000 images here, several seconds); "
                               "test is quicker.")
-    sources = sorted({r["source"] for r in explore.filter_images(every, split=split)})
+    sources = explore.sources_in(explore.filter_images(every, split=split))
     source = c2.selectbox("Source", ["all sources", *sources], key="ds_mean_source")
     mf = mean_faces(str(root), split, None if source == "all sources" else source, stamp)
     st.pyplot(explore.mean_face_figure(mf), width="stretch")

@@ -1,15 +1,14 @@
 """Error analysis: one model's false positives and false negatives on the test split, most confident first."""
 
 import os
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from models.analysis import explore
-from models.analysis.zoo import eval_file, is_stale, load_scores, threshold_of
+from models.analysis.display import shorten
+from models.analysis.zoo import eval_file, eval_stamp, load_scores, model_stamp, model_threshold
 from models.data.files import data_root
-from models.detectors.registry import ASSETS_DIR, model_file, read_metadata
 from pages._shared import (
     ensure_navigation,
     get_detector,
@@ -17,7 +16,6 @@ from pages._shared import (
     memo,
     model_select,
     open_in_explain,
-    short,
     thumbnail_grid,
 )
 
@@ -36,7 +34,7 @@ st.caption("Which test images a model gets wrong at its own operating point: rea
 
 names = installed_models()
 root = data_root()
-if not explore.is_dataset(root) or not (root / "test").is_dir():
+if not explore.has_split(root, "test"):
     st.info(
         "The galleries need the dataset's test images"
         + (f" (none found at `{root}`)" if os.environ.get("DEEPFAKE_DATA") else "")
@@ -58,8 +56,6 @@ def cached_coverage(name: str, stamp: float, root: str) -> float:
 
 def scores_now(name: str):
     """Score the test split with ``name`` now, with a progress bar; kept for this session."""
-    model_path = model_file(ASSETS_DIR, name)
-
     def compute():
         bar = st.progress(0.0, text=f"Scoring the test split with {name}…")
         out = explore.score_split(get_detector(name), root, "test",
@@ -67,30 +63,30 @@ def scores_now(name: str):
         bar.empty()
         return out
 
-    return memo(("errors_scores", name, str(root), model_path.stat().st_mtime), compute)
+    return memo(("errors_scores", name, str(root), model_stamp(name)), compute)
 
 
 with st.sidebar:
     name = model_select(names, key="errors_model")
-threshold = threshold_of(read_metadata(model_file(ASSETS_DIR, name)))
+threshold = model_threshold(name)
 
-path = eval_file(name, "test")
-scores = cached_scores(name, path.stat().st_mtime if path.is_file() else 0.0)
-if scores is not None and cached_coverage(name, path.stat().st_mtime, str(root)) < 0.5:
+stamp = eval_stamp(name, "test")
+scores = cached_scores(name, stamp)
+status = explore.cached_scores_status(scores, cached_coverage(name, stamp, str(root)) if scores is not None else 0.0)
+if status == "other dataset":
     st.info(f"The cached test scores of {name} were made on another dataset (their files are not under `{root}`): "
             "scoring this dataset's test split now.")
-    scores = None
-elif scores is None:
+elif status == "missing":
     st.info(f"No cached test scores for {name} (`make eval` writes them): scoring the test split now.")
-if scores is None:
+if status in ("missing", "other dataset"):
     scores, failed = scores_now(name)
     if failed:
         st.warning(f"{len(failed)} files could not be scored and are left out, e.g. {failed[0]}")
     st.caption(f"Scored just now ({len(scores):,} images, kept for this session).")
 else:
-    if is_stale(scores):
+    if status == "stale":
         st.warning(f"The model file of {name} is newer than its cached scores: run `make eval`.")
-    st.caption(f"From the cached evaluation `{path.name}` ({len(scores):,} test images).")
+    st.caption(f"From the cached evaluation `{eval_file(name, 'test').name}` ({len(scores):,} test images).")
 
 totals = explore.error_totals(scores, threshold)
 fp, fn = explore.mistakes(scores, threshold, root)
@@ -119,7 +115,7 @@ def request_explain(row: dict, model: str) -> None:
 
 
 def gallery(rows: list[dict], kind: str, order: str) -> None:
-    sources = sorted({r["source"] for r in rows})
+    sources = explore.sources_in(rows)
     c1, c2 = st.columns([1, 1])
     source = c1.selectbox("Source", ["all", *sources], key=f"errors_{kind}_source")
     shown = explore.filter_images(rows, source=None if source == "all" else source)
@@ -131,7 +127,7 @@ def gallery(rows: list[dict], kind: str, order: str) -> None:
         return
     st.caption(f"{len(shown):,} {order}. Thumbnails are {explore.THUMB_SIZE} px, made now; **Explain** opens the "
                "image on the Explain page with this model.")
-    thumbnail_grid(items, caption=lambda r: f"P(fake) {r['p_fake']:.3f} · {short(r['source'])}",
+    thumbnail_grid(items, caption=lambda r: f"P(fake) {r['p_fake']:.3f} · {shorten(r['source'])}",
                    key=lambda r: f"errors_explain_{kind}_{r['file']}", on_click=request_explain,
                    args=lambda r: (r, name))
     with st.expander(f"All {len(shown):,} as a table"):
@@ -145,6 +141,6 @@ with tab_fp:
     gallery(fp, "fp", "reals called fake, highest P(fake) first")
 with tab_fn:
     gallery(fn, "fn", "fakes passed as real, lowest P(fake) first")
-missing = [r for r in fp + fn if not Path(r["path"]).is_file()]
+missing = explore.missing_files(fp + fn)
 if missing:
     st.warning(f"{len(missing)} scored files are missing under `{root}` (e.g. {missing[0]['file']}).")

@@ -5,21 +5,29 @@ import streamlit as st
 
 from models.analysis.plots import confusion_figure, history_figure, reliability_figure, roc_figure, threshold_figure
 from models.analysis.zoo import (
+    by_model,
     confusion,
+    crosssource_references,
     crosssource_rows,
+    eval_stamp,
     history,
-    is_stale,
     kind_rows,
     load_crosssource,
     load_scores,
     measure_latency,
-    raw_scores,
+    model_metas,
+    operating_points,
+    reliability_curves,
     roc_data,
+    scores_stamps,
     source_rows,
+    split_rates,
+    split_sweeps,
+    stale_models,
     summary_rows,
-    threshold_of,
+    training_summary,
 )
-from models.detectors.registry import ASSETS_DIR, model_file, read_metadata
+from models.detectors.labels import threshold_of
 from pages._shared import ensure_navigation, get_detector, installed_models, model_select
 
 ensure_navigation()
@@ -39,10 +47,7 @@ def _scores(name: str, split: str, stamp: float):
 
 
 def scores(name: str, split: str = "test"):
-    from models.analysis.zoo import eval_file
-
-    path = eval_file(name, split)
-    return _scores(name, split, path.stat().st_mtime if path.is_file() else 0.0)
+    return _scores(name, split, eval_stamp(name, split))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -62,15 +67,15 @@ def latency(name: str) -> dict:
     return measure_latency(get_detector(name))
 
 
-metas = {n: read_metadata(model_file(ASSETS_DIR, n)) for n in names}
-stamps = tuple((n, s.file.stat().st_mtime) for n in names if (s := scores(n)) is not None)
+metas = model_metas(names)
 thresholds = {n: threshold_of(m) for n, m in metas.items()}
 test_scores = {n: s for n in names if (s := scores(n)) is not None}
+stamps = scores_stamps(test_scores)
 missing = [n for n in names if n not in test_scores]
 if missing:
     st.warning(f"No cached test scores for {', '.join(missing)}: run `make eval` (or `python -m models.evaluate "
                f"--all --data $DEEPFAKE_DATA --split test --save`). Their metrics are left blank.")
-stale = [n for n, s in test_scores.items() if is_stale(s)]
+stale = stale_models(test_scores)
 if stale:
     st.warning(f"The model file of {', '.join(stale)} is newer than its cached scores: run `make eval`.")
 
@@ -100,10 +105,10 @@ tabs = st.tabs(["Per source", "Per kind", "ROC", "Confusion", "Training curves",
 
 with tabs[0]:
     if test_scores:
-        rows = pd.DataFrame(source_rows(test_scores, thresholds))
+        rows = source_rows(test_scores, thresholds)
         metric = st.radio("Show", ["AUC within source", "accuracy", "fakes caught", "reals passed"],
                           horizontal=True, key="models_source_metric")
-        wide = rows.set_index(["source", "kind", "n real", "n fake", "model"])[metric].unstack("model").reset_index()
+        wide = by_model(rows, ["source", "kind", "n real", "n fake"], metric)
         st.dataframe(wide, hide_index=True, column_config={n: PCT for n in test_scores})
         st.caption(
             "**AUC within source** ranks each source's fakes against the *same source's* reals. A model that learned "
@@ -113,22 +118,19 @@ with tabs[0]:
 
 with tabs[1]:
     if test_scores:
-        rows = pd.DataFrame(kind_rows(test_scores, thresholds))
-        wide = rows.set_index(["kind", "n", "model"])["accuracy"].unstack("model").reset_index()
+        rows = kind_rows(test_scores, thresholds)
+        wide = by_model(rows, ["kind", "n"], "accuracy")
         st.dataframe(wide, hide_index=True, column_config={n: PCT for n in test_scores})
         st.caption("Per kind of fake: the share caught at each model's threshold (for 'real': the share of reals "
                    "passed). Kinds come from the data README: GAN faces, LFW face swaps, photoshopped ciplab edits.")
-        auc = rows[rows["kind"] != "real"].set_index(["kind", "model"])["ROC AUC vs reals"].unstack("model")
-        st.dataframe(auc.reset_index(), hide_index=True, column_config={n: PCT for n in test_scores})
+        auc = by_model([r for r in rows if r["kind"] != "real"], ["kind"], "ROC AUC vs reals")
+        st.dataframe(auc, hide_index=True, column_config={n: PCT for n in test_scores})
         st.caption("ROC AUC of each kind of fake against all test reals (threshold-free).")
 
 with tabs[2]:
     if test_scores:
         curves = roc_data(test_scores)
-        ops = {}
-        for n, s in test_scores.items():
-            (tn, fp), (fn, tp) = confusion(s, thresholds[n])
-            ops[n] = (fp / max(tn + fp, 1), tp / max(tp + fn, 1))
+        ops = operating_points(test_scores, thresholds)
         show("roc", (stamps, tuple(sorted(thresholds.items()))), lambda: roc_figure(curves, ops), width="content")
 
 with tabs[3]:
@@ -145,22 +147,15 @@ with tabs[4]:
         pick = st.selectbox("Model", trained, key="models_history_model")
         meta = metas[pick]
         show("history", (pick, meta.get("created")), lambda: history_figure(history(meta), pick))
-        cfg = meta.get("train_config", {})
-        st.caption(f"Best epoch {cfg.get('best_epoch', '?')} of {cfg.get('epochs_run', '?')} run; "
-                   f"early stopping on {cfg.get('early_stopping', {}).get('monitor', '?')}. "
-                   f"Command: `{cfg.get('command', '?')}`")
+        run = training_summary(meta)
+        st.caption(f"Best epoch {run['best_epoch']} of {run['epochs_run']} run; "
+                   f"early stopping on {run['monitor']}. Command: `{run['command']}`")
     untrained = [n for n in names if n not in trained]
     if untrained:
         st.caption(f"Not trained by epochs (no curves): {', '.join(untrained)}.")
 
 with tabs[5]:
-    from models.analysis.calibration import (
-        rates_at,
-        reliability,
-        save_operating_point,
-        threshold_for_recall,
-        threshold_sweep,
-    )
+    from models.analysis.calibration import save_operating_point, threshold_for_recall
 
     pick = model_select(names, key="models_threshold_model")
     val, test = scores(pick, "val"), test_scores.get(pick)
@@ -181,9 +176,7 @@ with tabs[5]:
                       on_click=lambda: st.session_state.update({key: float(round(suggested, 3))}))
             st.session_state.setdefault(key, float(round(current, 3)))
             threshold = st.slider("Threshold on P(fake)", 0.01, 0.99, step=0.001, key=key, format="%.3f")
-            rates = pd.DataFrame([{"split": split, **{k: v for k, v in rates_at(s.y, s.p, threshold).items()
-                                                      if k in ("precision", "recall", "fpr", "accuracy")}}
-                                  for split, s in (("val", val), ("test", test))])
+            rates = pd.DataFrame(split_rates({"val": val, "test": test}, threshold))
             st.dataframe(rates, hide_index=True, column_config={c: PCT for c in rates.columns if c != "split"})
             st.caption(f"Saved operating point: **{current:.3f}**. FPR = share of real faces called fake.")
             def save(pick=pick, key=key, target=target):
@@ -203,15 +196,12 @@ with tabs[5]:
                 kind, message = st.session_state.pop("models_saved")
                 (st.success if kind == "success" else st.error)(message)
         with right:
-            sweeps = {split: threshold_sweep(s.y, s.p) for split, s in (("val", val), ("test", test))}
+            sweeps = split_sweeps({"val": val, "test": test})
             show("threshold", (pick, stamps, threshold, suggested),
                  lambda: threshold_figure(sweeps, threshold, suggested))
         st.markdown("##### Calibration")
         cal = metas[pick].get("calibration")
-        curves = {}
-        if cal:
-            curves["raw model output (test)"] = reliability(test.y, raw_scores(test.p, cal))
-        curves["P(fake) shown (test)"] = reliability(test.y, test.p)
+        curves = reliability_curves(test, cal)
         c1, c2 = st.columns([1, 1])
         with c1:
             show("reliability", (pick, stamps, str(cal)),
@@ -244,8 +234,7 @@ with tabs[6]:
             "'Seen' and 'held out' are the same test images. A big drop means the recipe learned something specific "
             "to that source rather than a general trace of manipulation: expect the detector to do about as badly "
             "on a new generator.")
-        refs = [f"{arch} {res['epochs']} epochs: {res['reference_test_auc']:.3f}" if arch != "spectrum" else
-                f"{arch}: {res['reference_test_auc']:.3f}" for arch, res in table.items() if "reference_test_auc" in res]
+        refs = crosssource_references(table)
         if refs:
             st.caption("Test ROC AUC of each recipe's all-sources model under this budget (the shipped models may be "
                        "trained longer): " + "; ".join(refs) + ".")

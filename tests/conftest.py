@@ -53,6 +53,26 @@ def make_dataset_dir(root: Path, splits=("train", "val", "test"), n_per_class: i
     return root
 
 
+def write_manifest(root: Path, kinds: dict[str, str]) -> Path:
+    """``root/manifest.csv`` for every image under ``root``, as the shared data has it: the source from the
+    ``<source>__`` file name and its ``kind`` from ``kinds`` (empty for a source not in it)."""
+    import csv
+
+    rows = []
+    for path in sorted(root.rglob("*.png")):
+        rel = path.relative_to(root)
+        source = path.name.split("__", 1)[0]
+        split = rel.parts[0] if len(rel.parts) == 3 else ""
+        rows.append({"split": split, "label": path.parent.name, "file": rel.as_posix(), "source": source,
+                     "kind": kinds.get(source, "")})
+    out = root / "manifest.csv"
+    with open(out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["split", "label", "file", "source", "kind"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
 @pytest.fixture
 def tiny_data(tmp_path) -> Path:
     """<tmp>/data/{train,val,test}/{real,fake}/ with 8 PNGs per class and split."""

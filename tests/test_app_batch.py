@@ -95,7 +95,7 @@ def test_batch_csv_has_the_exact_header():
 
     at = batch_page([("a.png", png(crops(1)[0]), "image/png")])
     assert not at.exception
-    rows = at.session_state["batch_state"]["rows"]
+    rows = at.session_state["batch_state"].rows
     buf = io.StringIO()
     write_csv(rows, buf)
     header = next(csv.reader(io.StringIO(buf.getvalue())))

@@ -509,3 +509,127 @@ def test_cli_csv_with_html_report_explains_the_most_suspicious(tmp_path, oracle_
     assert "pack.zip!sub/fake.png" in html and "data:image/png;base64," in html
     assert "<script" not in html.lower()
     assert main([str(folder), "--report", str(tmp_path / "r.html")]) == 2  # needs --csv
+
+
+# --- uploads (the Batch page): guarded re-reads from in-memory zips ---------------------------------------------
+
+def zip_of(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_upload_items_expand_zips_and_refuse_other_archives():
+    data = zip_of({"in/a.png": png_bytes(False), "../evil.png": png_bytes(True)})
+    items = list(A.upload_items([("x.png", png_bytes(False)), ("p.zip", data), ("q.tar", b"tar")]))
+    names = [i.name for i in items]
+    assert names == ["x.png", "p.zip!in/a.png", "p.zip!../evil.png", "q.tar"]
+    assert items[0].data and items[1].data and "unsafe name" in items[2].error
+    assert items[3].error == "q.tar: only .zip archives are opened"
+    with pytest.raises(ArchiveLimitError):
+        list(A.upload_items([("p.zip", data)], max_files=1))
+
+
+def test_read_upload_rereads_plain_uploads_and_zip_members():
+    a, b = png_bytes(False, seed=1), png_bytes(True, seed=2)
+    uploads = {"a.png": a, "p.zip": zip_of({"in/b.png": b})}
+    np.testing.assert_array_equal(A.read_upload("a.png", uploads), np.asarray(Image.open(io.BytesIO(a))))
+    np.testing.assert_array_equal(A.read_upload("p.zip!in/b.png", uploads), np.asarray(Image.open(io.BytesIO(b))))
+
+
+@pytest.mark.parametrize("name, message", [
+    ("p.zip!../evil.png", "unsafe name in archive ('..' in path)"),
+    ("p.zip!/abs.png", "unsafe name in archive (absolute path)"),
+    ("p.zip!inner.zip", "nested archive"),
+    ("p.zip!nope.png", "no such file in the archive"),
+    ("other.zip!a.png", "not among the uploaded files"),
+    ("a.png!x.png", "only .zip archives are opened"),
+    ("b.png!x.png", "not among the uploaded files"),
+])
+def test_read_upload_refuses_with_one_line(name, message):
+    uploads = {"p.zip": zip_of({"../evil.png": png_bytes(True), "/abs.png": png_bytes(True),
+                                "inner.zip": b"PK"}), "a.png": png_bytes(False)}
+    with pytest.raises(A.ImageLoadError) as exc:
+        A.read_upload(name, uploads)
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_read_zip_member_refuses_an_oversize_member(monkeypatch):
+    data = zip_of({"big.png": b"\0" * 2048})
+    monkeypatch.setattr(A, "MAX_FILE_BYTES", 1024)
+    with pytest.raises(A.ImageLoadError, match=r"big\.png: file too large") as exc:
+        A.read_zip_member(data, "big.png", name="u.zip!big.png")
+    assert "\n" not in str(exc.value)
+
+
+def test_read_zip_member_bounds_a_member_whose_header_lies(monkeypatch):
+    """A declared size under the cap, more bytes stored: the bounded read stops at the cap, then refuses."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("lie.png", b"\0" * 4096)
+    raw = bytearray(buf.getvalue())
+    for sig, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # uncompressed size, local and central header
+        at = raw.find(sig)
+        struct.pack_into("<I", raw, at + offset, 100)
+    monkeypatch.setattr(A, "MAX_FILE_BYTES", 1024)
+    with pytest.raises(A.ImageLoadError) as exc:
+        A.read_zip_member(bytes(raw), "lie.png")
+    assert "\n" not in str(exc.value)
+
+
+def test_read_named_uses_the_same_guards(tmp_path):
+    path = tmp_path / "p.zip"
+    path.write_bytes(zip_of({"in/a.png": png_bytes(False), "../evil.png": png_bytes(True)}))
+    assert A.read_named(f"{path}!in/a.png").shape == (32, 32, 3)
+    with pytest.raises(A.ImageLoadError, match="unsafe name in archive"):
+        A.read_named(f"{path}!../evil.png")
+
+
+# --- a Batch page run, without Streamlit --------------------------------------------------------------------------
+
+def test_batch_run_scores_counts_tables_and_resumes(detector):
+    from models.scoring.batch import BatchRun, chunk_size, crop_loader
+
+    assert chunk_size("none") == 64 and chunk_size("auto") == chunk_size("face") == 8
+    items = [Item("a.png", data=png_bytes(False, 1)), Item("b.png", data=png_bytes(True, 2)),
+             Item("bad.png", data=b"junk"), Item("n", note="n: a note")]
+    run = BatchRun(("k",))
+    calls = []
+    run.score(detector, items[:2], crop="none", thumbnail=lambda r: f"t:{r.path}",
+              progress=lambda: calls.append(run.progress(4)))
+    assert run.status == "done" and [r.path for r in run.rows] == ["a.png", "b.png"] and calls
+    run.status = "running"
+    run.score(detector, items, crop="none", thumbnail=lambda r: None)  # a.png, b.png done: skipped
+    assert [r.path for r in run.rows] == ["a.png", "b.png", "bad.png"] and run.notes == ["n: a note"]
+    counts = run.counts()
+    assert counts == {"Files": 3, "Faces scored": 2, "Fake": counts["Fake"], "Real": 2 - counts["Fake"], "Errors": 1}
+    table = run.table()
+    assert list(table[0]) == ["thumbnail", "path", "p_fake", "verdict", "face", "crop", "error", "box_x", "box_y",
+                              "box_w", "box_h", "model"]
+    assert table[0]["thumbnail"] == "t:a.png" and table[0]["p_fake"] == pytest.approx(run.rows[0].p_fake, abs=1e-6)
+    assert np.isnan(table[2]["p_fake"]) and table[2]["error"]
+    assert run.p_fakes() == [run.rows[0].p_fake, run.rows[1].p_fake]
+    assert run.progress(3)[0] == 1.0
+    load = crop_loader(run.rows, lambda path: A.read_upload(path, {"a.png": png_bytes(False, 1)}), size=16)
+    assert load(run.rows[0].to_csv_dict()).shape == (16, 16, 3)
+
+
+def test_batch_run_cancel_and_archive_limit(detector):
+    from models.scoring.batch import BatchRun
+
+    def items():
+        yield Item("a.png", data=png_bytes(False))
+        raise ArchiveLimitError("z.zip: too many files")
+
+    run = BatchRun(("k",))
+    run.score(detector, items(), crop="none", thumbnail=lambda r: None)
+    assert run.limit == "z.zip: too many files" and [r.path for r in run.rows] == ["a.png"] and run.status == "done"
+    run.cancel()
+    assert run.status == "done"  # only a running batch is cancelled
+    stopped = BatchRun(("k",))
+    stopped.cancel()
+    many = [Item(f"{i}.png", data=png_bytes(False, i)) for i in range(70)]
+    stopped.score(detector, many, crop="none", thumbnail=lambda r: None)  # checked between chunks of 64
+    assert stopped.status == "cancelled" and len(stopped.rows) < len(many)

@@ -13,6 +13,7 @@ import pytest
 from conftest import build_oracle_model, build_quadrant_model, make_dataset_dir, save_model
 from PIL import Image
 
+import models.calibration as calibration_cli
 from models.analysis import calibration as C
 
 # --- pure numbers ------------------------------------------------------------------------------------------
@@ -365,7 +366,7 @@ def test_explain_cli_summary_has_the_threshold(tmp_path, monkeypatch):
 def _run_cli(argv):
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        rc = C.main(argv)
+        rc = calibration_cli.main(argv)
     return rc, out.getvalue(), err.getvalue()
 
 

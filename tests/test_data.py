@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from conftest import make_dataset_dir
 
-from models.data import tfdata as D
+from models.data import files as D
 from models.data.intake import load_image
 from models.data.preprocess import resize_and_scale
+from models.data.tfdata import make_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -129,7 +130,7 @@ def test_dataset_root_without_split_hints_at_split(tiny_data):
 
 def test_make_dataset_batches_and_order(tiny_data):
     files = D.list_files(tiny_data, "val")
-    ds = D.make_dataset(files, image_size=32, batch_size=5, shuffle=False)
+    ds = make_dataset(files, image_size=32, batch_size=5, shuffle=False)
     batches = list(ds.as_numpy_iterator())
     assert [len(x) for x, _ in batches] == [5, 5, 5, 1]
     for x, y in batches:
@@ -147,27 +148,27 @@ def test_make_dataset_batches_and_order(tiny_data):
 
 def test_make_dataset_resizes(tiny_data):
     files = D.list_files(tiny_data, "test")
-    x, y = next(iter(D.make_dataset(files, image_size=64, batch_size=4)))
+    x, y = next(iter(make_dataset(files, image_size=64, batch_size=4)))
     assert tuple(x.shape) == (4, 64, 64, 3)
     assert float(x.numpy().max()) > 0.1  # real pixels, not an empty/zero tensor
 
 
 def test_make_dataset_empty_raises(tmp_path):
     with pytest.raises(D.DataError):
-        D.make_dataset(D.FileList(), image_size=32)
+        make_dataset(D.FileList(), image_size=32)
 
 
 def test_shuffle_is_seeded(tiny_data):
     files = D.list_files(tiny_data, "train")
 
     def first_epoch(seed):
-        ds = D.make_dataset(files, image_size=32, batch_size=16, shuffle=True, seed=seed)
+        ds = make_dataset(files, image_size=32, batch_size=16, shuffle=True, seed=seed)
         return next(iter(ds))
 
     (xa, ya), (xb, yb) = first_epoch(7), first_epoch(7)
     np.testing.assert_array_equal(xa.numpy(), xb.numpy())
     np.testing.assert_array_equal(ya.numpy(), yb.numpy())
-    unshuffled = next(iter(D.make_dataset(files, image_size=32, batch_size=16)))[0].numpy()
+    unshuffled = next(iter(make_dataset(files, image_size=32, batch_size=16)))[0].numpy()
     assert not np.array_equal(xa.numpy(), unshuffled)  # it really shuffled
     xc, _ = first_epoch(8)
     assert not np.array_equal(xa.numpy(), xc.numpy())  # another seed, another order
@@ -204,3 +205,44 @@ def test_fingerprint_plain_folder(tmp_path):
     fp = D.fingerprint(root)
     assert list(fp["splits"]) == ["all"]
     assert fp["splits"]["all"]["n"] == 4
+
+
+# --- kinds of fake come from the manifest, never from a list in the code ---------------------------------
+
+
+def test_source_kinds_are_read_from_the_manifest(tmp_path):
+    from conftest import write_manifest
+
+    root = make_dataset_dir(tmp_path / "d", splits=("train", "test"), n_per_class=2, source="brand_new_gen")
+    make_dataset_dir(root, splits=("test",), n_per_class=1, source="reals_only", seed=1)
+    write_manifest(root, {"brand_new_gen": "diffusion"})  # a kind no code names
+    assert D.source_kinds(root) == {"brand_new_gen": "diffusion"}
+    files = D.list_files(root, "test")
+    assert files.source_kinds == {"brand_new_gen": "diffusion"}
+    assert D.kind_of("brand_new_gen", files.source_kinds) == "diffusion"
+    assert D.kind_of("reals_only", files.source_kinds) == "unknown"  # no kind: unknown, never an error
+    assert files.without_sources(["reals_only"]).source_kinds == files.source_kinds
+    assert D.source_kinds(tmp_path / "no_manifest_here") == {}
+
+
+def test_a_real_row_carries_its_source_kind_but_kinds_are_per_source(tmp_path):
+    # the manifest gives reals of a source the same kind as its fakes: reading it per source keeps one value
+    (tmp_path / "manifest.csv").write_text("file,source,kind\nreal/a__1.png,a,swap\nfake/a__2.png,a,swap\n"
+                                           "real/u__1.png,u,\n")
+    assert D.source_kinds(tmp_path) == {"a": "swap"}
+
+
+def test_evaluate_reports_an_unknown_source_as_kind_unknown(tmp_path, oracle_model_path):
+    from conftest import write_manifest
+
+    from models.analysis.evaluate import evaluate
+    from models.detectors.registry import load_model
+
+    root = make_dataset_dir(tmp_path / "e", splits=(None,), n_per_class=3, source="known")
+    make_dataset_dir(root, splits=(None,), n_per_class=2, source="newcomer", seed=2)
+    write_manifest(root, {"known": "gan"})
+    r = evaluate(load_model(oracle_model_path, cache=False), str(root), progress=False)
+    assert set(r["by_kind"]) == {"gan", "unknown", "real"}
+    # each kind: its own fakes against ALL reals (3 + 2), never only the reals that carry its kind
+    assert r["by_kind"]["gan"]["n_fake"] == 3 and r["by_kind"]["gan"]["n"] == 3 + 5
+    assert r["by_kind"]["unknown"]["n_fake"] == 2 and r["by_kind"]["unknown"]["n"] == 2 + 5

@@ -15,12 +15,15 @@ from models.data.files import DataError
 from tests.conftest import make_dataset_dir
 
 
+KINDS = {"lfw_faceswap": "swap", "basemax_fakefaces": "gan"}  # the manifest's kind column, as in the shared data
+
+
 def write_manifest(root: Path, rows: list[tuple[str, str, str, str]]) -> None:
     with open(root / "manifest.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["split", "label", "file", "source", "original_name"])
+        w.writerow(["split", "label", "file", "source", "kind", "original_name"])
         for split, label, file, source in rows:
-            w.writerow([split, label, file, source, Path(file).name])
+            w.writerow([split, label, file, source, KINDS.get(source, ""), Path(file).name])
 
 
 @pytest.fixture
@@ -238,3 +241,49 @@ def test_coverage_and_score_split(tiny_data, quadrant_detector):
     # The quadrant model knows the synthetic rule: no mistakes at 0.5.
     fp, fn = explore.mistakes(fresh, 0.5, tiny_data)
     assert fp == [] and fn == []
+
+
+# --- what the Dataset and Error analysis pages ask ------------------------------------------------------------
+
+def test_dataset_stamp_changes_with_the_folders(two_sources):
+    import os
+
+    assert explore.has_split(two_sources, "test") and not explore.has_split(two_sources / "nope", "test")
+    before = explore.dataset_stamp(two_sources)
+    assert len(before) == 1 + 2 * 4 and before[0] == 0.0  # no manifest
+    folder = two_sources / "test" / "real"
+    os.utime(folder, (1_000_000, 1_000_000))
+    assert explore.dataset_stamp(two_sources) != before
+
+
+def test_splits_sources_and_page_span():
+    rows = [{"split": "test", "source": "b"}, {"split": "train", "source": "a"}, {"split": "test", "source": "a"}]
+    assert explore.splits_in(rows) == ["test", "train"]
+    assert explore.sources_in(rows) == ["a", "b"]
+    assert explore.page_span(1, 24) == (1, 24)
+    assert explore.page_span(3, 5, per_page=24) == (49, 53)
+
+
+def test_cached_scores_status(tmp_path):
+    import json
+    import os
+
+    from models.analysis.evaluate import eval_csv_path, save_scores
+    from models.analysis.zoo import load_scores
+
+    assert explore.cached_scores_status(None, 0.0, tmp_path) == "missing"
+    (tmp_path / "m.npz").write_bytes(b"x")
+    (tmp_path / "m.json").write_text(json.dumps({"name": "m"}))
+    path = save_scores(eval_csv_path("m", "test", tmp_path), [("test/real/a.png", "s", 0, 0.2)])
+    s = load_scores("m", "test", tmp_path)
+    assert explore.cached_scores_status(s, 0.2, tmp_path) == "other dataset"
+    assert explore.cached_scores_status(s, 1.0, tmp_path) == "fresh"
+    os.utime(path, (1_000_000, 1_000_000))
+    assert explore.cached_scores_status(s, 1.0, tmp_path) == "stale"
+    assert explore.cached_scores_status(s, 0.4, tmp_path) == "other dataset"
+
+
+def test_missing_files(tmp_path):
+    (tmp_path / "here.png").write_bytes(b"x")
+    rows = [{"path": str(tmp_path / "here.png")}, {"path": str(tmp_path / "gone.png")}]
+    assert explore.missing_files(rows) == [rows[1]]

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.analysis import evaluate as E
-from models.data import tfdata as D
+import models.evaluate as evaluate_cli
+import models.train as train_cli
+from models.data import files as D
 from models.data.intake import load_image
-from models.training import train as T
+from models.data.tfdata import decode_image, make_dataset
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +34,31 @@ def copy_slice(files: D.FileList, dest: Path, n_real: int, n_fake: int, seed: in
         (dest / cls).mkdir(parents=True, exist_ok=True)
         for path in pick(files, label, n, seed):
             shutil.copy2(path, dest / cls / Path(path).name)
+    return dest
+
+
+def stratified(files: D.FileList, n: int, seed: int = 0) -> list[int]:
+    """Indices of about ``n`` files, drawn with seed ``seed`` from every (source, class) group in proportion to its
+    size (at least one from each), so a metric on the slice tests the model, not the draw."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, key in enumerate(zip(files.sources, files.labels, strict=True)):
+        groups.setdefault(key, []).append(i)
+    rng = np.random.default_rng(seed)
+    picked = []
+    for key in sorted(groups):
+        members = groups[key]
+        k = min(len(members), max(1, round(n * len(members) / len(files))))
+        picked += [members[j] for j in rng.choice(len(members), size=k, replace=False)]
+    return sorted(picked)
+
+
+def copy_stratified(files: D.FileList, dest: Path, n: int, manifest: Path, seed: int = 0) -> Path:
+    """Copy a stratified slice into ``dest/{real,fake}/``, with the dataset's manifest (sources and kinds)."""
+    for i in stratified(files, n, seed):
+        cls = D.CLASSES[files.labels[i]]
+        (dest / cls).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(files.paths[i], dest / cls / Path(files.paths[i]).name)
+    shutil.copy2(manifest, dest / "manifest.csv")
     return dest
 
 
@@ -56,7 +82,7 @@ def test_list_files_test_split(shared_data, test_files):
 def test_make_dataset_slice(test_files):
     paths = pick(test_files, 0, 32) + pick(test_files, 1, 32)
     subset = D.FileList(paths=paths, labels=[0] * 32 + [1] * 32, sources=["x"] * 64)
-    batches = list(D.make_dataset(subset, image_size=48, batch_size=32).as_numpy_iterator())
+    batches = list(make_dataset(subset, image_size=48, batch_size=32).as_numpy_iterator())
     x = np.concatenate([b[0] for b in batches])
     y = np.concatenate([b[1] for b in batches])
     assert x.shape == (64, 48, 48, 3) and x.dtype == np.float32
@@ -70,7 +96,7 @@ def test_tf_decoding_equals_pillow(test_files):
     jpegs = [p for p in pick(test_files, 0, 4) + pick(test_files, 1, 4) if p.lower().endswith((".jpg", ".jpeg"))]
     assert len(jpegs) >= 4
     for path in jpegs:
-        tf_pixels = D.decode_image(tf.constant(path)).numpy()
+        tf_pixels = decode_image(tf.constant(path)).numpy()
         pil_pixels = load_image(path)
         assert tf_pixels.shape == pil_pixels.shape
         np.testing.assert_array_equal(tf_pixels, pil_pixels, err_msg=path)
@@ -81,34 +107,41 @@ def test_short_training_run(shared_data, tmp_path):
     copy_slice(D.list_files(shared_data, "train"), root / "train", 40, 40)
     copy_slice(D.list_files(shared_data, "val"), root / "val", 20, 20)
     copy_slice(D.list_files(shared_data, "test"), root / "test", 20, 20)
+    shutil.copy2(shared_data / "manifest.csv", root / "manifest.csv")  # sources and kinds, as in the shared data
     out = tmp_path / "out"
-    rc = T.main(["--arch", "baseline", "--data", str(root), "--image-size", "32", "--epochs", "1",
+    rc = train_cli.main(["--arch", "baseline", "--data", str(root), "--image-size", "32", "--epochs", "1",
                  "--out", str(out), "--quiet", "--name", "slice"])
     assert rc == 0
     meta = json.loads((out / "slice.json").read_text())
     assert meta["data"]["splits"]["train"]["n"] == 80
     test = meta["metrics"]["test"]
     assert test["overall"]["n"] == 40
-    assert set(test["by_source"]) <= set(D.SOURCE_KINDS)
-    assert "real" in test["by_kind"] and set(test["by_kind"]) - {"real"} <= set(D.SOURCE_KINDS.values())
+    kinds = D.source_kinds(shared_data)  # read from the manifest: sources get added over time
+    assert set(test["by_source"]) <= set(kinds) | {"unsplash_men"}  # unsplash_men: reals only, no kind
+    test_fakes = D.list_files(root, "test")
+    expected = {D.kind_of(s, kinds) for s, y in zip(test_fakes.sources, test_fakes.labels) if y == 1}
+    assert set(test["by_kind"]) == expected | {"real"}
+    assert "unknown" not in test["by_kind"]
     import models
 
     p = models.load_model(out / "slice.keras", cache=False).predict([load_image(pick(D.list_files(root, "test"), 1, 1)[0])])
     assert p.shape == (1,) and 0.0 <= float(p[0]) <= 1.0
 
 
-def test_shipped_tuned_model_beats_chance(test_files, tmp_path, capsys):
+def test_shipped_tuned_model_beats_chance(shared_data, test_files, tmp_path, capsys):
     if not SHIPPED_TUNED.is_file():
         msg = f"shipped model not found: {SHIPPED_TUNED}"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(msg)
         pytest.skip(msg)
-    folder = copy_slice(test_files, tmp_path / "eval", 50, 50)
-    rc = E.main(["--model", str(SHIPPED_TUNED), "--data", str(folder), "--json"])
+    # seed 0, 600+ test images stratified by source and class: the bar tests the model, not the draw
+    folder = copy_stratified(test_files, tmp_path / "eval", 640, shared_data / "manifest.csv")
+    rc = evaluate_cli.main(["--model", str(SHIPPED_TUNED), "--data", str(folder), "--json"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     r = json.loads(captured.out)
-    assert r["n"] == 100
+    assert r["n"] >= 600
+    assert set(r["by_source"]) == set(test_files.sources)  # every source is in the slice
     assert r["roc_auc"] > 0.55, r
 
 

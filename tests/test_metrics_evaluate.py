@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from conftest import make_dataset_dir, save_model
+from conftest import make_dataset_dir, save_model, write_manifest
 
 import models
-from models.analysis import evaluate as E
+import models.evaluate as evaluate_cli
 from models.analysis.metrics import compute_metrics, kind_groups, metrics_by_group, metrics_by_kind
 from models.data.files import list_files
 from models.data.intake import load_image
@@ -93,11 +93,13 @@ def random_model_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def swap_dir(tmp_path_factory):
     """<dir>/{real,fake}/lfw_faceswap__*.png, 8 per class."""
-    return make_dataset_dir(tmp_path_factory.mktemp("eval") / "swap", splits=(None,), source="lfw_faceswap", seed=5)
+    root = make_dataset_dir(tmp_path_factory.mktemp("eval") / "swap", splits=(None,), source="lfw_faceswap", seed=5)
+    write_manifest(root, {"lfw_faceswap": "swap"})  # kinds come from the manifest, never from a list in the code
+    return root
 
 
 def run_json(capsys, *argv):
-    rc = E.main([*argv, "--json"])
+    rc = evaluate_cli.main([*argv, "--json"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     out = captured.out
@@ -165,7 +167,7 @@ def test_evaluate_unreadable_file_is_reported_not_fatal(capsys, oracle_model_pat
 
 
 def test_evaluate_text_report(capsys, oracle_model_path, swap_dir):
-    assert E.main(["--model", str(oracle_model_path), "--data", str(swap_dir)]) == 0
+    assert evaluate_cli.main(["--model", str(oracle_model_path), "--data", str(swap_dir)]) == 0
     out = capsys.readouterr().out
     assert "accuracy 1.000" in out and "ROC AUC 1.000" in out
     assert "real       8      0" in out and "fake       0      8" in out
@@ -175,7 +177,7 @@ def test_evaluate_text_report(capsys, oracle_model_path, swap_dir):
 @pytest.mark.parametrize("data", ["missing", "no_classes", "root_without_split"])
 def test_evaluate_bad_data_exits_2(capsys, oracle_model_path, tmp_path, tiny_data, data):
     path = {"missing": tmp_path / "missing", "no_classes": tmp_path, "root_without_split": tiny_data}[data]
-    rc = E.main(["--model", str(oracle_model_path), "--data", str(path), "--json"])
+    rc = evaluate_cli.main(["--model", str(oracle_model_path), "--data", str(path), "--json"])
     captured = capsys.readouterr()
     assert rc == 2
     assert captured.out == ""
@@ -183,7 +185,7 @@ def test_evaluate_bad_data_exits_2(capsys, oracle_model_path, tmp_path, tiny_dat
 
 
 def test_evaluate_unknown_model_exits_2(capsys, swap_dir):
-    rc = E.main(["--model", "definitely_not_a_model", "--data", str(swap_dir), "--json"])
+    rc = evaluate_cli.main(["--model", "definitely_not_a_model", "--data", str(swap_dir), "--json"])
     captured = capsys.readouterr()
     assert rc == 2 and captured.out == ""
     assert "definitely_not_a_model" in captured.err and captured.err.count("\n") == 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import make_dataset_dir
 
-from models.analysis import evaluate as E
+import models.evaluate as evaluate_cli
 from models.data import perturb
 
 # --- parse and the perturbations ----------------------------------------------------------------
@@ -80,7 +80,7 @@ def test_evaluate_perturb_json(capsys, monkeypatch, oracle_model_path, eval_dir)
         return lambda img: calls.append(img.shape) or fn(img)
 
     monkeypatch.setattr(perturb, "parse", spy)
-    rc = E.main(["--model", str(oracle_model_path), "--data", str(eval_dir), "--json", "--perturb", "jpeg:70"])
+    rc = evaluate_cli.main(["--model", str(oracle_model_path), "--data", str(eval_dir), "--json", "--perturb", "jpeg:70"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert captured.out.count("\n") == 1
@@ -91,18 +91,18 @@ def test_evaluate_perturb_json(capsys, monkeypatch, oracle_model_path, eval_dir)
 
 
 def test_evaluate_without_perturb_records_none(capsys, oracle_model_path, eval_dir):
-    assert E.main(["--model", str(oracle_model_path), "--data", str(eval_dir), "--json"]) == 0
+    assert evaluate_cli.main(["--model", str(oracle_model_path), "--data", str(eval_dir), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["perturb"] is None
 
 
 def test_evaluate_text_report_mentions_perturbation(capsys, oracle_model_path, eval_dir):
-    assert E.main(["--model", str(oracle_model_path), "--data", str(eval_dir), "--perturb", "resize:0.5"]) == 0
+    assert evaluate_cli.main(["--model", str(oracle_model_path), "--data", str(eval_dir), "--perturb", "resize:0.5"]) == 0
     assert "perturbed: resize:0.5" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("spec", ["blur:3", "jpeg:0"])
 def test_evaluate_bad_perturb_exits_2(capsys, oracle_model_path, eval_dir, spec):
-    rc = E.main(["--model", str(oracle_model_path), "--data", str(eval_dir), "--json", "--perturb", spec])
+    rc = evaluate_cli.main(["--model", str(oracle_model_path), "--data", str(eval_dir), "--json", "--perturb", spec])
     captured = capsys.readouterr()
     assert rc == 2
     assert captured.out == ""

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_dataset_dir
 
 import models
-from models.training import train as T
+import models.train as train_cli
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def data_dir(tmp_path_factory):
 def run_train(data, out, *extra, arch="baseline", size=32):
     argv = ["--arch", arch, "--data", str(data), "--image-size", str(size), "--epochs", "1",
             "--out", str(out), "--quiet", *extra]
-    return T.main(argv)
+    return train_cli.main(argv)
 
 
 @pytest.fixture(scope="module")

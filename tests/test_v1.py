@@ -14,8 +14,8 @@ import pytest
 from conftest import make_dataset_dir
 
 import models
+import models.train as train_cli
 from models.data.augment import Augmenter
-from models.training import train as T
 from models.training.architectures import ARCHITECTURES, build_v1
 
 # --- architecture -------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ def data_dir(tmp_path_factory):
 
 
 def run_v1(data, out, *extra):
-    return T.main(["--arch", "v1", "--data", str(data), "--out", str(out), "--image-size", "32", "--epochs", "1",
+    return train_cli.main(["--arch", "v1", "--data", str(data), "--out", str(out), "--image-size", "32", "--epochs", "1",
                    "--quiet", "--workers", "1", *extra])
 
 
@@ -175,7 +175,7 @@ def test_v1_width_option(v1_run, half_limited_run):
 
 
 def test_width_with_other_arch_exits_2(data_dir, tmp_path, capsys):
-    rc = T.main(["--arch", "tuned", "--data", str(data_dir), "--out", str(tmp_path), "--image-size", "48",
+    rc = train_cli.main(["--arch", "tuned", "--data", str(data_dir), "--out", str(tmp_path), "--image-size", "48",
                  "--epochs", "1", "--quiet", "--width", "0.5"])
     err = capsys.readouterr().err
     assert rc == 2

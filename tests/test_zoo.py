@@ -15,8 +15,8 @@ from models.training.crosssource import source_scores
 from tests.conftest import build_oracle_model, save_model
 
 
-def write_scores(folder, name, rows, split="test"):
-    return save_scores(eval_csv_path(name, split, folder), rows)
+def write_scores(folder, name, rows, split="test", kinds=None):
+    return save_scores(eval_csv_path(name, split, folder), rows, kinds)
 
 
 def fake_model(folder, name, meta=None):
@@ -28,11 +28,12 @@ def fake_model(folder, name, meta=None):
 
 def test_save_and_load_scores_round_trip(tmp_path):
     rows = [("test/real/a.jpg", "s1", 0, 0.25), ("test/fake/b.jpg", "s2", 1, 0.875)]
-    path = write_scores(tmp_path, "m", rows)
+    path = write_scores(tmp_path, "m", rows, kinds={"s2": "gan"})
     assert path.name == "m.eval.csv"
     with open(path, newline="") as fh:
-        assert next(csv.reader(fh)) == list(EVAL_COLUMNS) == ["path", "source", "label", "p_fake"]
+        assert next(csv.reader(fh)) == list(EVAL_COLUMNS) == ["path", "source", "label", "p_fake", "kind"]
     s = zoo.load_scores("m", "test", tmp_path)
+    assert s.kinds == {"s2": "gan"}  # s1 has no kind: "unknown" where it is shown
     assert s.paths == ["test/real/a.jpg", "test/fake/b.jpg"]
     assert s.sources == ["s1", "s2"]
     assert s.y.tolist() == [0, 1]
@@ -82,7 +83,7 @@ def test_kind_rows_and_roc_and_confusion():
     sources = ["lfw_faceswap"] * 4 + ["basemax_fakefaces"] * 2
     y = np.array([0, 0, 1, 1, 1, 1])
     p = np.array([0.2, 0.6, 0.7, 0.4, 0.9, 0.3])
-    s = zoo.Scores("m", "test", [""] * 6, sources, y, p, None)
+    s = zoo.Scores("m", "test", [""] * 6, sources, y, p, None, {"lfw_faceswap": "swap", "basemax_fakefaces": "gan"})
     kinds = {r["kind"]: r for r in zoo.kind_rows({"m": s}, {"m": 0.5})}
     assert kinds["swap"]["accuracy"] == 0.5 and kinds["swap"]["n"] == 2
     assert kinds["gan"]["accuracy"] == 0.5
@@ -203,3 +204,64 @@ def test_train_exclude_source_drops_it_from_train_and_val(tmp_path):
     assert meta["train_config"]["n_train"] == 8  # aa's 4 reals and 4 fakes only
     # Test keeps every source: both are scored.
     assert set(meta["metrics"]["test"]["by_source"]) == {"aa", "bb"}
+
+
+# --- what the Models and Error analysis pages ask of the zoo -------------------------------------------------
+
+def two_models(tmp_path):
+    fake_model(tmp_path, "a", {"operating_point": {"threshold": 0.7}, "calibration": {"method": "platt", "a": 1.0,
+                                                                                        "b": 0.0, "n": 4}})
+    fake_model(tmp_path, "b")
+    y, p = [0, 0, 1, 1], [0.1, 0.6, 0.65, 0.9]
+    write_scores(tmp_path, "a", [(f"f{i}", "s", yi, pi) for i, (yi, pi) in enumerate(zip(y, p))])
+    write_scores(tmp_path, "a", [(f"v{i}", "s", yi, pi) for i, (yi, pi) in enumerate(zip(y, p))], split="val")
+    return zoo.load_scores("a", "test", tmp_path), zoo.load_scores("a", "val", tmp_path)
+
+
+def test_stamps_metas_and_thresholds(tmp_path):
+    import os
+
+    test, _ = two_models(tmp_path)
+    assert zoo.eval_stamp("b", "test", tmp_path) == 0.0
+    assert zoo.eval_stamp("a", "test", tmp_path) == test.file.stat().st_mtime > 0
+    assert zoo.model_stamp("a", tmp_path) == (tmp_path / "a.npz").stat().st_mtime
+    metas = zoo.model_metas(["a", "b"], tmp_path)
+    assert set(metas) == {"a", "b"} and metas["b"]["params"] == 123
+    assert zoo.model_threshold("a", tmp_path) == 0.7 and zoo.model_threshold("b", tmp_path) == 0.5
+    assert zoo.scores_stamps({"a": test}) == (("a", test.file.stat().st_mtime),)
+    assert zoo.stale_models({"a": test}, tmp_path) == []
+    os.utime(test.file, (1_000_000, 1_000_000))
+    assert zoo.stale_models({"a": test}, tmp_path) == ["a"]
+
+
+def test_by_model_pivots_one_column_per_model():
+    rows = [{"model": "a", "kind": "gan", "n": 2, "accuracy": 0.5}, {"model": "b", "kind": "gan", "n": 2,
+                                                                      "accuracy": 1.0}]
+    wide = zoo.by_model(rows, ["kind", "n"], "accuracy")
+    assert list(wide.columns) == ["kind", "n", "a", "b"] and wide.iloc[0].tolist() == ["gan", 2, 0.5, 1.0]
+    assert len(zoo.by_model([], ["kind"], "ROC AUC vs reals")) == 0
+
+
+def test_operating_points_rates_sweeps_and_reliability(tmp_path):
+    test, val = two_models(tmp_path)
+    (fpr, tpr), = zoo.operating_points({"a": test}, {"a": 0.7}).values()
+    assert (fpr, tpr) == (0.0, 0.5)
+    rates = zoo.split_rates({"val": val, "test": test}, 0.5)
+    assert [r["split"] for r in rates] == ["val", "test"]
+    assert set(rates[0]) == {"split", "precision", "recall", "fpr", "accuracy"}
+    assert rates[1]["recall"] == 1.0 and rates[1]["fpr"] == 0.5
+    assert set(zoo.split_sweeps({"val": val})) == {"val"}
+    curves = zoo.reliability_curves(test, {"method": "platt", "a": 1.0, "b": 0.0})
+    assert list(curves) == ["raw model output (test)", "P(fake) shown (test)"]
+    assert list(zoo.reliability_curves(test, None)) == ["P(fake) shown (test)"]
+
+
+def test_training_summary_and_crosssource_references():
+    meta = {"train_config": {"best_epoch": 4, "epochs_run": 9, "early_stopping": {"monitor": "val_auc"},
+                             "command": "python -m models.train"}}
+    assert zoo.training_summary(meta) == {"best_epoch": "4", "epochs_run": "9", "monitor": "val_auc",
+                                          "command": "python -m models.train"}
+    assert zoo.training_summary({})["best_epoch"] == "?"
+    table = {"v1": {"epochs": 3, "reference_test_auc": 0.91234}, "spectrum": {"reference_test_auc": 0.7},
+             "other": {}}
+    assert zoo.crosssource_references(table) == ["v1 3 epochs: 0.912", "spectrum: 0.700"]

@@ -14,8 +14,8 @@ import pytest
 from conftest import make_dataset_dir
 
 import models
+import models.train as train_cli
 from models.training import architectures as A
-from models.training import train as T
 
 # --- shared runs --------------------------------------------------------------------------------------
 
@@ -29,7 +29,7 @@ def run_train(data, out, *extra, arch, size=None, epochs=1):
     argv = ["--arch", arch, "--data", str(data), "--epochs", str(epochs), "--out", str(out), "--quiet", *extra]
     if size is not None:
         argv += ["--image-size", str(size)]
-    return T.main(argv)
+    return train_cli.main(argv)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_smoke_covers_every_architecture():
     # The CLI offers ARCHITECTURES plus spectrum: each one needs a smoke run here.
     assert set(SMOKE) == {*A.ARCHITECTURES, "spectrum"}
     for arch in SMOKE:
-        assert T.parse_args(["--arch", arch]).arch == arch
+        assert train_cli.parse_args(["--arch", arch]).arch == arch
 
 
 @pytest.mark.parametrize("arch", sorted(SMOKE))

@@ -46,7 +46,7 @@ def main() -> int:
     for split in ("val", "test"):
         files = list_files(args.data, split)
         p = det.predict([load_image(f) for f in files.paths])
-        metrics[split] = split_metrics(files.y, p, files.sources)
+        metrics[split] = split_metrics(files, p)
     meta["metrics_at_training"] = meta.get("metrics")
     meta["metrics"] = metrics
     dst.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -68,8 +68,7 @@ def remeasure(name: str, data: str) -> int:
     det = load_model(name, cache=False)
     for split in ("val", "test"):
         files = list_files(data, split)
-        meta["metrics"][split] = split_metrics(files.y, det.predict([load_image(f) for f in files.paths]), files.sources,
-                                              det.threshold)
+        meta["metrics"][split] = split_metrics(files, det.predict([load_image(f) for f in files.paths]), det.threshold)
     path.write_text(json.dumps(meta, indent=2) + "\n")
     o = meta["metrics"]["test"]["overall"]
     print(f"re-measured {name}: test accuracy {o['accuracy']:.3f}, ROC AUC {o['roc_auc']:.3f}")

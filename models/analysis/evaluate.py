@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-EVAL_COLUMNS = ("path", "source", "label", "p_fake")
+# ``kind``: the kind of fake of the row's source (manifest column ``kind``), so the cached scores carry what
+# the Models page's per-kind tables need without the dataset at hand.
+EVAL_COLUMNS = ("path", "source", "label", "p_fake", "kind")
 
 
 def eval_csv_path(name: str, split: str | None = "test", folder=None) -> Path:
@@ -26,15 +28,16 @@ def eval_csv_path(name: str, split: str | None = "test", folder=None) -> Path:
     return folder / (f"{name}.eval.csv" if split in (None, "test") else f"{name}.eval-{split}.csv")
 
 
-def save_scores(out: Path, rows) -> Path:
-    """Write ``(path, source, label, p_fake)`` rows as CSV, atomically. Paths only, never pixels."""
+def save_scores(out: Path, rows, kinds: dict[str, str] | None = None) -> Path:
+    """Write ``(path, source, label, p_fake)`` rows as CSV (plus each source's kind from ``kinds``), atomically.
+    Paths only, never pixels."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(EVAL_COLUMNS)
         for path, source, label, p in rows:
-            writer.writerow([path, source, int(label), f"{p:.6f}"])
+            writer.writerow([path, source, int(label), f"{p:.6f}", (kinds or {}).get(source, "")])
     os.replace(tmp, out)
     return out
 
@@ -42,7 +45,7 @@ def save_scores(out: Path, rows) -> Path:
 def evaluate(detector, data: str, split: str | None = None, batch_size: int = 64, threshold=None,
              progress: bool = True, perturb: str | None = None, crop: str = "none", save_to=None) -> dict:
     from models.analysis.metrics import compute_metrics, metrics_by_group, metrics_by_kind
-    from models.data.files import SOURCE_KINDS, DataError, list_files
+    from models.data.files import DataError, list_files
     from models.data.perturb import parse
     from models.detectors.labels import THRESHOLD
     from models.scoring.stream import score_paths
@@ -65,14 +68,14 @@ def evaluate(detector, data: str, split: str | None = None, batch_size: int = 64
               **compute_metrics(y, p, threshold)}
     if any(s != "unknown" for s in sources):
         result["by_source"] = metrics_by_group(y, p, sources, threshold)
-        result["by_kind"] = metrics_by_kind(y, p, sources, SOURCE_KINDS, threshold)
+        result["by_kind"] = metrics_by_kind(y, p, sources, files.source_kinds, threshold)
     if errors:
         result["errors"] = errors
     if save_to is not None:
         base = Path(data) / split if split else Path(data)
         rows = ((_relative(path, base.parent if split else base), src, y_i, p_i)
                 for path, src, y_i, p_i in zip([f for f, good in zip(files.paths, ok) if good], sources, y, p))
-        result["saved"] = str(save_scores(Path(save_to), rows))
+        result["saved"] = str(save_scores(Path(save_to), rows, files.source_kinds))
     return result
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data.files import CLASSES, SOURCE_KINDS, SPLITS, DataError, list_files
+from models.data.files import CLASSES, SPLITS, DataError, kind_of, kinds_from_rows, list_files
 
 MANIFEST = "manifest.csv"
 THUMB_SIZE = 96
@@ -56,6 +56,18 @@ def is_dataset(root: str | os.PathLike | None) -> bool:
     except DataError:
         return False
     return True
+
+
+def has_split(root: str | os.PathLike | None, split: str) -> bool:
+    """True when ``root`` is a dataset with a ``split`` folder (e.g. the test images the error galleries need)."""
+    return is_dataset(root) and (Path(root) / split).is_dir()
+
+
+def dataset_stamp(root: str | os.PathLike) -> tuple[float, ...]:
+    """Changes when files are added or removed (folder mtimes) or the manifest is rewritten: a cache key."""
+    root = Path(root)
+    paths = [root / MANIFEST] + [root / s / c for s in (*SPLITS, "") for c in CLASSES]
+    return tuple(p.stat().st_mtime if p.exists() else 0.0 for p in paths)
 
 
 def _label_name(value) -> str | None:
@@ -106,12 +118,13 @@ def class_balance(root: str | os.PathLike) -> list[dict]:
     manifest = read_manifest(root)
     triples = ((r["split"], r["label"], r["source"]) for r in manifest) if manifest is not None else _walk(root)
     counts = Counter(triples)
+    kinds = kinds_from_rows(manifest) if manifest is not None else {}
     order = {s: i for i, s in enumerate(SPLITS)}
     keys = sorted({(split, src) for split, _, src in counts}, key=lambda k: (order.get(k[0], len(order)), k))
     rows = []
     for split, src in keys:
         real, fake = counts[(split, "real", src)], counts[(split, "fake", src)]
-        rows.append({"split": split, "source": src, "kind": SOURCE_KINDS.get(src, "unknown"),
+        rows.append({"split": split, "source": src, "kind": kind_of(src, kinds),
                      "real": real, "fake": fake, "total": real + fake, "share fake": fake / max(real + fake, 1)})
     return rows
 
@@ -178,11 +191,27 @@ def filter_images(rows: Sequence[dict], split: str | None = None, label=None, so
             and (sources is None or r["source"] in sources)]
 
 
+def splits_in(rows: Sequence[dict]) -> list[str]:
+    """The splits of ``rows`` (from :func:`list_images`), in the order they first appear."""
+    return list(dict.fromkeys(r["split"] for r in rows))
+
+
+def sources_in(rows: Sequence[dict]) -> list[str]:
+    """The sources of ``rows``, sorted."""
+    return sorted({r["source"] for r in rows})
+
+
 def paginate(items: Sequence, page: int, per_page: int = PER_PAGE) -> tuple[Sequence, int, int]:
     """``(items on page, page, n_pages)``; ``page`` counts from 1 and is clamped to the pages there are."""
     n_pages = max(1, -(-len(items) // per_page))
     page = min(max(1, int(page)), n_pages)
     return items[(page - 1) * per_page : page * per_page], page, n_pages
+
+
+def page_span(page: int, n_on_page: int, per_page: int = PER_PAGE) -> tuple[int, int]:
+    """The 1-based numbers of the first and last item on ``page`` (of :func:`paginate`) holding ``n_on_page``."""
+    first = (page - 1) * per_page
+    return first + 1, first + n_on_page
 
 
 def thumbnail(path: str | os.PathLike, size: int = THUMB_SIZE) -> np.ndarray:
@@ -342,7 +371,8 @@ def mistakes(scores, threshold: float, root: str | os.PathLike | None = None) ->
     first: FPs by P(fake) descending, FNs by P(fake) ascending (ties by file). Each row: path (resolved against
     ``root``), file (as scored), source, kind, truth and p_fake."""
     paths, sources, y, p = _columns(scores)
-    rows = [{"path": resolve(f, root), "file": f, "source": s, "kind": SOURCE_KINDS.get(s, "unknown"),
+    kinds = getattr(scores, "kinds", None) or {}
+    rows = [{"path": resolve(f, root), "file": f, "source": s, "kind": kind_of(s, kinds),
              "truth": CLASSES[int(t)], "p_fake": float(q)} for f, s, t, q in zip(paths, sources, y, p)]
     fp = [r for r, t, q in zip(rows, y, p) if t == 0 and q >= threshold]
     fn = [r for r, t, q in zip(rows, y, p) if t == 1 and q < threshold]
@@ -366,6 +396,7 @@ def errors_by_source(scores, threshold: float) -> list[dict]:
     """Per source: reals and fakes scored, false positives (reals called fake) and false negatives (fakes
     passed as real) with their rates, and all errors. Most errors first, then by source name."""
     _, sources, y, p = _columns(scores)
+    kinds = getattr(scores, "kinds", None) or {}
     pred = p >= threshold
     acc: dict[str, Counter] = defaultdict(Counter)
     for s, t, f in zip(sources, y, pred):
@@ -376,7 +407,7 @@ def errors_by_source(scores, threshold: float) -> list[dict]:
     rows = []
     for s, c in acc.items():
         n = c["n real"] + c["n fake"]
-        rows.append({"source": s, "kind": SOURCE_KINDS.get(s, "unknown"), "n real": c["n real"],
+        rows.append({"source": s, "kind": kind_of(s, kinds), "n real": c["n real"],
                      "n fake": c["n fake"], "FP": c["FP"], "FP rate": c["FP"] / c["n real"] if c["n real"] else None,
                      "FN": c["FN"], "FN rate": c["FN"] / c["n fake"] if c["n fake"] else None,
                      "errors": c["FP"] + c["FN"], "error rate": (c["FP"] + c["FN"]) / n})
@@ -408,4 +439,25 @@ def score_split(detector, root: str | os.PathLike, split: str = "test", progress
         y.append(label)
         p.append(res.p_fake)
     name = getattr(detector, "name", "model")
-    return Scores(name, split, paths, sources, np.asarray(y, int), np.asarray(p, float), root / split), failed
+    return Scores(name, split, paths, sources, np.asarray(y, int), np.asarray(p, float), root / split,
+                  dict(files.source_kinds)), failed
+
+
+def cached_scores_status(scores, coverage: float, folder=None) -> str:
+    """Whether the cached scores of a model can be shown, or the split must be scored now:
+
+    "missing" (no cached scores), "other dataset" (``coverage``, the share of their files under the dataset root,
+    is under a half), "stale" (usable, but the model file is newer: rerun ``make eval``) or "fresh".
+    """
+    from models.analysis.zoo import is_stale
+
+    if scores is None:
+        return "missing"
+    if coverage < 0.5:
+        return "other dataset"
+    return "stale" if is_stale(scores, folder) else "fresh"
+
+
+def missing_files(rows: Iterable[dict]) -> list[dict]:
+    """The rows (of :func:`mistakes`) whose ``path`` is not a file (scored, then moved or deleted)."""
+    return [r for r in rows if not Path(r["path"]).is_file()]

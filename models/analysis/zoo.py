@@ -10,14 +10,14 @@ from __future__ import annotations
 import csv
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from models.analysis.metrics import compute_metrics, metrics_by_kind
-from models.data.files import SOURCE_KINDS
-from models.detectors.labels import THRESHOLD
+from models.data.files import data_root, kind_of, kinds_from_rows, source_kinds
+from models.detectors.labels import THRESHOLD, threshold_of
 from models.detectors.registry import ASSETS_DIR, list_models, model_file, read_metadata
 
 CROSSSOURCE_FILE = "crosssource.json"
@@ -34,6 +34,7 @@ class Scores:
     y: np.ndarray
     p: np.ndarray
     file: Path
+    kinds: dict[str, str] = field(default_factory=dict)  # source -> kind of its fakes
 
     def __len__(self) -> int:
         return len(self.y)
@@ -52,14 +53,11 @@ def load_scores(name: str, split: str = "test", folder=None) -> Scores | None:
         return None
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
+    # kinds from the CSV's ``kind`` column; scores saved before it existed take them from the dataset's manifest
+    kinds = kinds_from_rows(rows) if rows and "kind" in rows[0] else source_kinds(data_root())
     return Scores(name, split, [r["path"] for r in rows], [r["source"] for r in rows],
                   np.array([int(r["label"]) for r in rows], dtype=int),
-                  np.array([float(r["p_fake"]) for r in rows], dtype=float), path)
-
-
-def threshold_of(meta: dict) -> float:
-    """A model's operating point: the saved threshold, else the default 0.5."""
-    return float((meta.get("operating_point") or {}).get("threshold", THRESHOLD))
+                  np.array([float(r["p_fake"]) for r in rows], dtype=float), path, kinds)
 
 
 def is_stale(scores: Scores, folder=None) -> bool:
@@ -116,7 +114,7 @@ def source_rows(all_scores: dict[str, Scores], thresholds: dict[str, float]) -> 
             y, p = s.y[mask], s.p[mask]
             pred = p >= t
             rows.append({
-                "model": name, "source": source, "kind": SOURCE_KINDS.get(source, "unknown"),
+                "model": name, "source": source, "kind": kind_of(source, s.kinds),
                 "n real": int((y == 0).sum()), "n fake": int((y == 1).sum()),
                 "accuracy": float((pred == (y == 1)).mean()),
                 "reals passed": float((~pred[y == 0]).mean()) if (y == 0).any() else None,
@@ -130,7 +128,7 @@ def kind_rows(all_scores: dict[str, Scores], thresholds: dict[str, float]) -> li
     """Per kind of fake (GAN, swap, photoshop) and model: share caught and ROC AUC against all reals."""
     rows = []
     for name, s in all_scores.items():
-        by_kind = metrics_by_kind(s.y, s.p, s.sources, SOURCE_KINDS, thresholds.get(name, THRESHOLD))
+        by_kind = metrics_by_kind(s.y, s.p, s.sources, s.kinds, thresholds.get(name, THRESHOLD))
         for kind, m in by_kind.items():
             rows.append({"model": name, "kind": kind, "n": m["n_fake"] if kind != "real" else m["n"],
                          "accuracy": m["accuracy"] if kind == "real" else m["recall"],
@@ -206,3 +204,95 @@ def crosssource_rows(table: dict) -> list[dict]:
                          "AUC seen": seen["roc_auc"], "AUC held out": held["roc_auc"], "AUC change": drop,
                          "caught seen": seen["recall"], "caught held out": held["recall"]})
     return rows
+
+
+# --- what the Models and Error analysis pages ask of the zoo -----------------------------------------------------
+
+def eval_stamp(name: str, split: str = "test", folder=None) -> float:
+    """When the cached scores of ``name`` on ``split`` were written (file mtime); 0.0 when there are none.
+    A cache key: it changes when ``make eval`` rewrites them."""
+    path = eval_file(name, split, folder)
+    return path.stat().st_mtime if path.is_file() else 0.0
+
+
+def model_stamp(name: str, folder=None) -> float:
+    """When the model file of ``name`` was written (mtime): a cache key for scores made with it."""
+    return model_file(Path(folder) if folder is not None else ASSETS_DIR, name).stat().st_mtime
+
+
+def model_metas(names: list[str], folder=None) -> dict[str, dict]:
+    """The metadata JSON of each installed model in ``names``."""
+    folder = Path(folder) if folder is not None else ASSETS_DIR
+    return {n: read_metadata(model_file(folder, n)) for n in names}
+
+
+def model_threshold(name: str, folder=None) -> float:
+    """The operating point of the installed model ``name`` (its saved threshold, else the default)."""
+    return threshold_of(model_metas([name], folder)[name])
+
+
+def scores_stamps(all_scores: dict[str, Scores]) -> tuple[tuple[str, float], ...]:
+    """(name, mtime of its scores file) per model: a cache key for figures drawn from ``all_scores``."""
+    return tuple((n, s.file.stat().st_mtime) for n, s in all_scores.items())
+
+
+def stale_models(all_scores: dict[str, Scores], folder=None) -> list[str]:
+    """The models whose file changed after their scores were saved (see :func:`is_stale`)."""
+    return [n for n, s in all_scores.items() if is_stale(s, folder)]
+
+
+def by_model(rows: list[dict], index: list[str], value: str):
+    """``rows`` (one per model and ``index`` values) as a table with one ``value`` column per model."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=[*index, "model", value])
+    return frame.set_index([*index, "model"])[value].unstack("model").reset_index()
+
+
+def operating_points(all_scores: dict[str, Scores], thresholds: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """(false positive rate, true positive rate) of each model at its threshold: its point on the ROC curve."""
+    ops = {}
+    for n, s in all_scores.items():
+        (tn, fp), (fn, tp) = confusion(s, thresholds[n])
+        ops[n] = (fp / max(tn + fp, 1), tp / max(tp + fn, 1))
+    return ops
+
+
+def split_rates(splits: dict[str, Scores], threshold: float) -> list[dict]:
+    """Per split: precision, recall, false positive rate and accuracy at ``threshold``."""
+    from models.analysis.calibration import rates_at
+
+    keep = ("precision", "recall", "fpr", "accuracy")
+    return [{"split": split, **{k: v for k, v in rates_at(s.y, s.p, threshold).items() if k in keep}}
+            for split, s in splits.items()]
+
+
+def split_sweeps(splits: dict[str, Scores]) -> dict[str, dict]:
+    """Per split: precision, recall and FPR against the threshold (models.analysis.calibration.threshold_sweep)."""
+    from models.analysis.calibration import threshold_sweep
+
+    return {split: threshold_sweep(s.y, s.p) for split, s in splits.items()}
+
+
+def reliability_curves(test: Scores, calibration: dict | None) -> dict[str, dict]:
+    """Reliability on test of the P(fake) shown, and of the raw model output when the model is calibrated."""
+    from models.analysis.calibration import reliability
+
+    curves = {}
+    if calibration:
+        curves["raw model output (test)"] = reliability(test.y, raw_scores(test.p, calibration))
+    curves["P(fake) shown (test)"] = reliability(test.y, test.p)
+    return curves
+
+
+def training_summary(meta: dict) -> dict[str, str]:
+    """Best epoch, epochs run, early-stopping monitor and command of a trained model ("?" when not recorded)."""
+    cfg = meta.get("train_config", {})
+    return {"best_epoch": str(cfg.get("best_epoch", "?")), "epochs_run": str(cfg.get("epochs_run", "?")),
+            "monitor": str(cfg.get("early_stopping", {}).get("monitor", "?")), "command": str(cfg.get("command", "?"))}
+
+
+def crosssource_references(table: dict) -> list[str]:
+    """Per recipe of the cross-source study: its all-sources model's test ROC AUC under the study's budget."""
+    return [f"{arch} {res['epochs']} epochs: {res['reference_test_auc']:.3f}" if arch != "spectrum" else
+            f"{arch}: {res['reference_test_auc']:.3f}" for arch, res in table.items() if "reference_test_auc" in res]

@@ -7,11 +7,11 @@ is kept mild because colour statistics are part of the evidence for GAN faces.
 
 from __future__ import annotations
 
-import io
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from PIL import Image
+
+from models.data import perturb
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,9 @@ class Augmenter:
             dy, dx = rng.integers(0, 2 * m + 1, size=2)
             img = padded[dy : dy + h, dx : dx + w]
         if self.rescale_p and rng.random() < self.rescale_p:
-            f = rng.uniform(*self.rescale_range)
-            small = Image.fromarray(np.ascontiguousarray(img)).resize(
-                (max(1, round(w * f)), max(1, round(h * f))), Image.BILINEAR
-            )
-            img = np.asarray(small.resize((w, h), Image.BILINEAR))
+            img = perturb.resize(img, rng.uniform(*self.rescale_range))
         if self.jpeg_p and rng.random() < self.jpeg_p:
-            buf = io.BytesIO()
-            q = int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1))
-            Image.fromarray(np.ascontiguousarray(img)).save(buf, format="JPEG", quality=q)
-            img = np.asarray(Image.open(buf).convert("RGB"))
+            img = perturb.jpeg(img, int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)))
         x = img.astype(np.float32) / 255.0
         if self.jitter:
             b = rng.uniform(-self.jitter, self.jitter)

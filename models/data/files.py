@@ -19,14 +19,7 @@ SPLITS = ("train", "val", "test")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "faces128"
 
-# Kind of fake per source, from the shared data README.
-SOURCE_KINDS = {
-    "lfw_faceswap": "swap",
-    "ciplab_real_and_fake_face": "photoshop",
-    "hardfakevsrealfaces": "gan",
-    "realorfake_ffhq_tpdne": "gan",
-    "basemax_fakefaces": "gan",
-}
+UNKNOWN = "unknown"  # the source or kind of a file nothing names
 
 
 class DataError(ValueError):
@@ -41,6 +34,9 @@ class FileList:
     labels: list[int] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)  # original file names, when a manifest knows them
+    # kind of fake of each source's fakes (manifest column ``kind``): per source, never per row, so that a
+    # per-kind metric is that kind's fakes against *all* reals (see models.analysis.metrics.metrics_by_kind)
+    source_kinds: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -53,7 +49,8 @@ class FileList:
         """A copy without the files of ``sources``."""
         drop = set(sources)
         keep = [i for i, s in enumerate(self.sources) if s not in drop]
-        return FileList(*([column[i] for i in keep] for column in (self.paths, self.labels, self.sources, self.names)))
+        columns = ([column[i] for i in keep] for column in (self.paths, self.labels, self.sources, self.names))
+        return FileList(*columns, source_kinds=dict(self.source_kinds))
 
 
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
@@ -80,27 +77,63 @@ def class_dir(root: str | os.PathLike, split: str | None = None) -> Path:
     return folder
 
 
-def _read_manifest(folder: Path) -> dict[str, dict]:
-    """Manifest rows keyed by file name, from ``folder`` or up to two parents (the shared layout)."""
+def _manifest_path(folder: Path) -> Path | None:
+    """``manifest.csv`` in ``folder`` or up to two parents (the shared layout), or None."""
     for candidate in (folder, folder.parent, folder.parent.parent):
         path = candidate / "manifest.csv"
         if path.is_file():
-            with open(path, newline="") as fh:
-                return {Path(row["file"]).name: row for row in csv.DictReader(fh) if row.get("file")}
-    return {}
+            return path
+    return None
+
+
+def _read_manifest(folder: Path) -> dict[str, dict]:
+    """Manifest rows keyed by file name (empty without a manifest)."""
+    path = _manifest_path(folder)
+    if path is None:
+        return {}
+    with open(path, newline="") as fh:
+        return {Path(row["file"]).name: row for row in csv.DictReader(fh) if row.get("file")}
+
+
+def kinds_from_rows(rows) -> dict[str, str]:
+    """source -> kind of its fakes, from manifest-like rows with ``source`` and ``kind`` (empty kinds skipped)."""
+    out: dict[str, str] = {}
+    for row in rows:
+        source, kind = row.get("source"), (row.get("kind") or "").strip()
+        if source and kind:
+            out.setdefault(source, kind)
+    return out
+
+
+def source_kinds(root: str | os.PathLike) -> dict[str, str]:
+    """source -> kind of its fakes (``swap``, ``gan``...), read from the dataset's ``manifest.csv`` column ``kind``.
+
+    Sources are added over time, so nothing here is hard-coded: a source the manifest does not name has kind
+    :data:`UNKNOWN` (see :func:`kind_of`). Empty when there is no manifest.
+    """
+    path = _manifest_path(Path(root))
+    if path is None:
+        return {}
+    with open(path, newline="") as fh:
+        return kinds_from_rows(csv.DictReader(fh))
+
+
+def kind_of(source: str, kinds: dict[str, str]) -> str:
+    """The kind of ``source``'s fakes, or :data:`UNKNOWN`."""
+    return kinds.get(source) or UNKNOWN
 
 
 def source_of(filename: str) -> str:
     """The ``<source>__`` prefix of a file name, or ``"unknown"``."""
     stem = Path(filename).name
-    return stem.split("__", 1)[0] if "__" in stem else "unknown"
+    return stem.split("__", 1)[0] if "__" in stem else UNKNOWN
 
 
 def list_files(root: str | os.PathLike, split: str | None = None) -> FileList:
     """List the images under ``root[/split]/{real,fake}/`` in a stable (sorted) order."""
     folder = class_dir(root, split)
     manifest = _read_manifest(folder)
-    out = FileList()
+    out = FileList(source_kinds=kinds_from_rows(manifest.values()))
     for label, cls in enumerate(CLASSES):
         cdir = folder / cls
         if not cdir.is_dir():

@@ -13,12 +13,14 @@ Perturbation = Callable[[np.ndarray], np.ndarray]
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """Encode as JPEG at ``quality`` and decode again (uint8 RGB)."""
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image)).save(buf, format="JPEG", quality=int(quality))
     return np.asarray(Image.open(buf).convert("RGB"))
 
 
 def resize(image: np.ndarray, factor: float) -> np.ndarray:
+    """Downscale by ``factor`` and back up to the original size (bilinear), uint8 RGB."""
     h, w = image.shape[:2]
     small = Image.fromarray(np.ascontiguousarray(image)).resize(
         (max(1, round(w * factor)), max(1, round(h * factor))), Image.BILINEAR

@@ -17,7 +17,7 @@ import numpy as np
 
 from models.data.preprocess import batch_to_model_input
 from models.detectors.calibration import apply as apply_calibration
-from models.detectors.labels import THRESHOLD, verdict
+from models.detectors.labels import threshold_of, verdict
 
 
 class Detector:
@@ -55,10 +55,7 @@ class Detector:
     @property
     def threshold(self) -> float:
         """The verdict threshold on P(fake): the saved operating point, else models.labels.THRESHOLD."""
-        op = self.operating_point
-        if op and op.get("threshold") is not None:
-            return float(op["threshold"])
-        return THRESHOLD
+        return threshold_of(getattr(self, "metadata", None))
 
     def verdict(self, p_fake: float) -> str:
         """The verdict ("fake" or "real") at this detector's threshold."""

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from models.detectors.base import Detector, KerasDetector
 from models.detectors.calibration import check_calibration, check_operating_point
-from models.detectors.labels import THRESHOLD
 from models.detectors.spectrum import SpectrumDetector
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
@@ -77,12 +76,6 @@ def resolve_model_path(name_or_path: str | os.PathLike | None, assets_dir: Path 
             return path
     available = ", ".join(list_models()) or "none"
     raise ModelNotFoundError(f"no model named {str(name_or_path)!r} (installed: {available})")
-
-
-def threshold_of(metadata: dict) -> float:
-    """A model's verdict threshold from its metadata: the saved operating point, else THRESHOLD (0.5)."""
-    op = (metadata or {}).get("operating_point") or {}
-    return THRESHOLD if op.get("threshold") is None else float(op["threshold"])
 
 
 def read_metadata(model_path: Path) -> dict:

@@ -19,7 +19,7 @@ import io
 import os
 import stat
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -279,12 +279,73 @@ def read_named(name: str) -> np.ndarray:
     """Decode an input again by its display name: a file path, or ``archive.zip!inner/path.jpg``."""
     outer, sep, inner = name.partition("!")
     if sep and Path(outer).is_file() and is_archive_name(outer):
-        if unsafe_member_name(inner) is not None:
-            raise ImageLoadError(f"{name}: refused: unsafe name in archive")
-        with zipfile.ZipFile(outer) as zf:
-            info = zf.getinfo(inner)
-            data, more = _bounded_read(zf, info, MAX_FILE_BYTES)
-        if more:
-            raise ImageLoadError(f"{name}: file too large")
-        return load_image(data, name=name)
+        return read_zip_member(outer, inner, name=name)
     return load_image(name)
+
+
+def read_zip_member(source: str | os.PathLike | bytes, inner: str, *, name: str | None = None) -> np.ndarray:
+    """Decode the member ``inner`` of a zip (a path or the zip's bytes) with :func:`iter_zip`'s guards.
+
+    An unsafe name (absolute, ``..``), a symbolic link, a nested archive or a member over ``MAX_FILE_BYTES``
+    (declared, or found by a bounded read) is refused; a missing member or an unreadable zip too. Every refusal
+    is an :class:`ImageLoadError` with a one-line message naming ``name`` (default ``zip!inner``).
+    """
+    display = name if name is not None else f"zip!{_printable(inner)}"
+    why = unsafe_member_name(inner)
+    if why is not None:
+        raise ImageLoadError(f"{display}: refused: unsafe name in archive ({why})")
+    if is_archive_name(inner):
+        raise ImageLoadError(f"{display}: refused: nested archive (archives inside archives are not opened)")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    try:
+        with zipfile.ZipFile(source) as zf:
+            info = zf.getinfo(inner)
+            if info.is_dir() or _is_symlink(info):
+                raise ImageLoadError(f"{display}: refused: not a regular file in the archive")
+            if info.file_size > MAX_FILE_BYTES:
+                raise ImageLoadError(f"{display}: file too large ({info.file_size / 1e6:.0f} MB)")
+            data, more = _bounded_read(zf, info, MAX_FILE_BYTES)
+    except KeyError:
+        raise ImageLoadError(f"{display}: no such file in the archive") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError, ValueError,
+            NotImplementedError) as exc:
+        if isinstance(exc, ImageLoadError):
+            raise
+        raise ImageLoadError(f"{display}: cannot read from the archive ({type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())})") from None
+    if more:
+        raise ImageLoadError(f"{display}: file too large (over {MAX_FILE_BYTES / 1e6:.0f} MB)")
+    return load_image(data, name=display)
+
+
+# --- uploads (the Batch page): (name, bytes) pairs instead of paths ----------------------------------------------
+
+def upload_items(uploads: Iterable[tuple[str, bytes]], *, max_files: int | None = None,
+                 max_total_bytes: int | None = None) -> Iterator[Item]:
+    """Items for uploaded files given as ``(name, data)`` pairs, in order: a ``.zip`` is expanded lazily with
+    :func:`iter_zip` (the caps apply to each archive); any other archive is an error Item; anything else is
+    an input to decode."""
+    for name, data in uploads:
+        if is_archive_name(name) and name.lower().endswith(".zip"):
+            yield from iter_zip(data, name, max_files=max_files, max_total_bytes=max_total_bytes)
+        elif is_archive_name(name):
+            yield Item(name, error=f"{name}: only .zip archives are opened")
+        else:
+            yield Item(name, data=data)
+
+
+def read_upload(name: str, uploads: Mapping[str, bytes]) -> np.ndarray:
+    """Decode an upload again by its display name: ``upload.jpg`` or ``archive.zip!inner/path.jpg``.
+
+    ``uploads`` maps upload names to their bytes. Zip members are re-read with :func:`read_zip_member`'s
+    guards. :class:`ImageLoadError` (one line) when the name is not among the uploads or is refused.
+    """
+    if name in uploads:
+        return load_image(uploads[name], name=name)
+    outer, sep, inner = name.partition("!")
+    if not sep or outer not in uploads:
+        raise ImageLoadError(f"{_printable(name)}: not among the uploaded files")
+    if not outer.lower().endswith(".zip"):
+        raise ImageLoadError(f"{_printable(name)}: only .zip archives are opened")
+    return read_zip_member(uploads[outer], inner, name=_printable(name))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -192,3 +193,99 @@ def write_csv(rows: Iterable[Row], out: str | os.PathLike | IO[str], *, summary:
         else:
             fh.flush()
     return summary.as_dict()
+
+
+# --- one batch run of the Batch page: its rows, kept across reruns, and what the page shows of them -------------
+
+def chunk_size(crop: str) -> int:
+    """Images per scoring chunk: small when faces are detected (~0.3 s per photo), so that Cancel takes effect
+    quickly; larger for ready crops."""
+    return 64 if crop == "none" else 8
+
+
+TABLE_COLUMNS = ("thumbnail", "path", "p_fake", "verdict", "face", "crop", "error", "box_x", "box_y", "box_w",
+                 "box_h", "model")
+
+
+@dataclass
+class BatchRun:
+    """A batch being scored (or scored) for ``key`` (the inputs, model and crop): rows so far, their thumbnails,
+    the inputs done, notes, the archive limit hit (one line) and the seconds spent.
+
+    ``status``: "running", "cancelled" or "done". :meth:`score` continues where a previous call stopped
+    (inputs already done are skipped), so a run can be resumed after an interruption.
+    """
+
+    key: tuple
+    status: str = "running"
+    rows: list[Row] = field(default_factory=list)
+    thumbs: list[str | None] = field(default_factory=list)
+    done: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    limit: str | None = None
+    seconds: float = 0.0
+
+    def cancel(self) -> None:
+        if self.status == "running":
+            self.status = "cancelled"
+
+    def progress(self, n_inputs: int) -> tuple[float, str]:
+        """(fraction, text) for a progress bar over ``n_inputs`` uploads."""
+        done = len(self.done)
+        return (min(1.0, (done + 1) / max(n_inputs, done + 1)),
+                f"Scored {len(self.rows)} faces from {done} files…")
+
+    def score(self, detector, items: Iterable, *, crop: str, thumbnail: Callable[[Row], str | None],
+              progress: Callable[[], None] | None = None) -> None:
+        """Score ``items`` not done yet with ``detector``, appending rows and ``thumbnail(row)``; stops early on
+        :meth:`cancel`. An archive over a cap ends the run with :attr:`limit` set; the rows before it stay."""
+        from models.scoring.archive import ArchiveLimitError
+
+        started = time.perf_counter()
+        todo = (it for it in items if it.name not in self.done)
+        try:
+            for row in score_items(detector, todo, crop=crop, batch_size=chunk_size(crop),
+                                   on_note=lambda item: self.notes.append(item.note),
+                                   progress=None if progress is None else (lambda _n: progress()),
+                                   should_stop=lambda: self.status != "running"):
+                self.rows.append(row)
+                self.thumbs.append(thumbnail(row))
+                self.done.add(row.path)
+        except ArchiveLimitError as exc:
+            self.limit = str(exc)
+        self.seconds += time.perf_counter() - started
+        if self.status == "running":
+            self.status = "done"
+
+    def counts(self) -> dict[str, int]:
+        """Files done, faces scored, fake and real verdicts, error rows."""
+        ok = [r for r in self.rows if r.error is None]
+        return {"Files": len(self.done), "Faces scored": len(ok), "Fake": sum(r.verdict == "fake" for r in ok),
+                "Real": sum(r.verdict == "real" for r in ok), "Errors": len(self.rows) - len(ok)}
+
+    def table(self) -> list[dict]:
+        """One dict per row with :data:`TABLE_COLUMNS`: the CSV columns as strings, ``p_fake`` a float (NaN for
+        errors) and ``thumbnail`` the row's thumbnail."""
+        out = []
+        for row, thumb in zip(self.rows, self.thumbs):
+            d = {"thumbnail": thumb, **row.to_csv_dict()}
+            d["p_fake"] = float(d["p_fake"]) if d["p_fake"] else float("nan")
+            out.append({c: d[c] for c in TABLE_COLUMNS})
+        return out
+
+    def p_fakes(self) -> list[float]:
+        """P(fake) of every scored row (for the histogram)."""
+        return [r.p_fake for r in self.rows if r.error is None]
+
+
+def crop_loader(rows: Sequence[Row], read: Callable[[str], np.ndarray],
+                size: int = 128) -> Callable[[dict], np.ndarray | None]:
+    """For a report over ``rows``' CSV dicts: a function giving, for one CSV dict, the exact ``size`` px crop the
+    model scored (``read(path)`` decodes the image)."""
+    by_key = {(r.path, str(r.face or "")): r for r in rows}
+
+    def load(csv_row: dict) -> np.ndarray | None:
+        row = by_key[(csv_row["path"], str(csv_row.get("face") or ""))]
+        return row_thumbnail(read(row.path), row, size=size)
+
+    return load

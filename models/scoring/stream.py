@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.data.faces import NoFaceError, face_crops
+from models.data.faces import CROP_MODES, NoFaceError, face_crops
 from models.data.intake import ImageLoadError, load_image
 from models.detectors.base import Detector
 from models.detectors.labels import THRESHOLD, verdict
 
-CROP_MODES = ("auto", "face", "none")
 # A model input bigger than this (crop "none" on a full photo) is resized in the worker thread, so that a chunk
 # in memory never holds full photos; smaller ones (face crops: 128 px) are preprocessed a whole chunk at once
 # (one batched resize, ~4x cheaper than one call per image).
@@ -171,31 +170,7 @@ def score_sources(
     batch_size = max(1, int(batch_size))
     threshold = float(getattr(detector, "threshold", THRESHOLD))
     fast = _fast_path(detector)
-    prepare = detector.preprocess if fast else None
-    it = iter(sources)
-    state = {"failure": None, "exhausted": False}
-
-    def pull(pool) -> list[tuple[str, Future | _Loaded]]:
-        chunk = []
-        while len(chunk) < batch_size and not state["exhausted"]:
-            try:
-                source = next(it)
-            except StopIteration:
-                state["exhausted"] = True
-                break
-            except Exception as exc:  # the source iterable failed (a cap was hit): finish what we have
-                state["failure"], state["exhausted"] = exc, True
-                break
-            if getattr(source, "note", None):
-                if on_note is not None:
-                    on_note(source)
-                continue
-            name = source_name(source)
-            if getattr(source, "error", None):
-                chunk.append((name, _Loaded(error=_one_line(source.error))))
-            else:
-                chunk.append((name, pool.submit(_load, source, crop, transform, prepare)))
-        return chunk
+    puller = _Puller(iter(sources), batch_size, crop, transform, detector.preprocess if fast else None, on_note)
 
     def stopped() -> bool:
         return should_stop is not None and bool(should_stop())
@@ -204,39 +179,76 @@ def score_sources(
     pool = ThreadPoolExecutor(max_workers=max(1, int(workers)))
     try:
         pending = deque()
-        first = pull(pool)
+        first = puller.pull(pool)
         if first:
             pending.append(first)
         while pending:
             chunk = pending.popleft()
-            if not state["exhausted"] and not stopped():
-                following = pull(pool)  # prefetch: the workers start on it while this chunk is predicted
+            if not puller.exhausted and not stopped():
+                following = puller.pull(pool)  # prefetch: the workers start on it while this chunk is predicted
                 if following:
                     pending.append(following)
             loaded = [job.result() if isinstance(job, Future) else job for _name, job in chunk]
-            probs = iter(_predict(detector, loaded, fast, batch_size))
-            for (name, _job), ld in zip(chunk, loaded):
-                if ld.error is not None:
-                    yield Score(name, error=ld.error, threshold=threshold)
-                    continue
-                faces, first_p = [], None
-                for face in ld.faces:
-                    p = float(next(probs))
-                    first_p = p if first_p is None else first_p
-                    if face is not None:
-                        faces.append({"box": list(face.box), "confidence": round(face.confidence, 4), "p_fake": p})
-                yield Score(name, p_fake=first_p, crop=ld.kind, faces=faces, warnings=ld.warnings,
-                            threshold=threshold, size=ld.size)
+            yield from _scores(chunk, loaded, _predict(detector, loaded, fast, batch_size), threshold)
             done += len(chunk)
-            del chunk, loaded, probs  # this chunk's crops can go before the next one is waited for
+            del chunk, loaded  # this chunk's crops can go before the next one is waited for
             if progress is not None:
                 progress(done)
             if stopped():
                 return
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    if state["failure"] is not None:
-        raise state["failure"]
+    if puller.failure is not None:
+        raise puller.failure
+
+
+class _Puller:
+    """Takes the next chunk of sources off the iterator and submits their decoding to a thread pool."""
+
+    def __init__(self, it: Iterator, batch_size: int, crop: str, transform, prepare, on_note):
+        self.it, self.batch_size, self.crop, self.transform, self.prepare = it, batch_size, crop, transform, prepare
+        self.on_note = on_note
+        self.failure: Exception | None = None
+        self.exhausted = False
+
+    def pull(self, pool) -> list[tuple[str, Future | _Loaded]]:
+        chunk = []
+        while len(chunk) < self.batch_size and not self.exhausted:
+            try:
+                source = next(self.it)
+            except StopIteration:
+                self.exhausted = True
+                break
+            except Exception as exc:  # the source iterable failed (a cap was hit): finish what we have
+                self.failure, self.exhausted = exc, True
+                break
+            if getattr(source, "note", None):
+                if self.on_note is not None:
+                    self.on_note(source)
+                continue
+            name = source_name(source)
+            if getattr(source, "error", None):
+                chunk.append((name, _Loaded(error=_one_line(source.error))))
+            else:
+                chunk.append((name, pool.submit(_load, source, self.crop, self.transform, self.prepare)))
+        return chunk
+
+
+def _scores(chunk, loaded: list[_Loaded], probs: np.ndarray, threshold: float) -> Iterator[Score]:
+    """One Score per source of a chunk, its faces' P(fake) taken in order from ``probs``."""
+    probs = iter(probs)
+    for (name, _job), ld in zip(chunk, loaded):
+        if ld.error is not None:
+            yield Score(name, error=ld.error, threshold=threshold)
+            continue
+        faces, first_p = [], None
+        for face in ld.faces:
+            p = float(next(probs))
+            first_p = p if first_p is None else first_p
+            if face is not None:
+                faces.append({"box": list(face.box), "confidence": round(face.confidence, 4), "p_fake": p})
+        yield Score(name, p_fake=first_p, crop=ld.kind, faces=faces, warnings=ld.warnings, threshold=threshold,
+                    size=ld.size)
 
 
 def score_paths(

@@ -19,11 +19,16 @@ import datetime as dt
 import json
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
-from models.detectors.registry import ASSETS_DIR
+from models.data.files import data_root, kind_of, list_files
+from models.detectors.registry import ASSETS_DIR, load_model
+from models.training import portable
+from models.training.train import TrainConfig, train
 
 OUT_FILE = ASSETS_DIR / "crosssource.json"
 MIN_OWN_REALS = 20
@@ -33,8 +38,6 @@ MIN_OWN_REALS = 20
 
 def source_scores(y, p, sources, source: str) -> dict:
     """Recall at 0.5 and AUC of ``source``'s fakes against reals (its own when enough, else all)."""
-    from sklearn.metrics import roc_auc_score
-
     y, p, sources = np.asarray(y), np.asarray(p, dtype=float), np.asarray(sources)
     fakes = (sources == source) & (y == 1)
     own_reals = (sources == source) & (y == 0)
@@ -46,16 +49,14 @@ def source_scores(y, p, sources, source: str) -> dict:
             "recall": float((p[fakes] >= 0.5).mean()) if fakes.any() else None, "roc_auc": auc}
 
 
-def run(arch: str, data=None, epochs: int = 4, sources=None, seed: int = 0, quiet: bool = False) -> dict:
-    from models.data.files import SOURCE_KINDS, data_root, list_files
-    from models.detectors.registry import load_model
-    from models.train import main as train_main
-    from models.training import portable
-
+def run(arch: str, data: str | None = None, epochs: int = 4, sources: Sequence[str] | None = None, seed: int = 0,
+        quiet: bool = False) -> dict:
+    """Train the all-sources reference and one model per held-out source (``sources``, default every source with
+    fakes in test), score them on the test split and return the study's results (see the module doc)."""
     root = data_root(data)
     test = list_files(root, "test")
     fake_sources = sorted({s for s, y in zip(test.sources, test.labels) if y == 1})
-    held = [s.strip() for s in sources.split(",")] if sources else fake_sources
+    held = list(sources) if sources else fake_sources
     x_test = None
     results: dict = {"arch": arch, "epochs": epochs, "seed": seed, "data": str(root), "rows": []}
     started = time.time()
@@ -64,26 +65,20 @@ def run(arch: str, data=None, epochs: int = 4, sources=None, seed: int = 0, quie
         scored = {}
         for i, leave_out in enumerate(runs):
             name = "all_sources" if leave_out is None else f"without_{leave_out}"
-            argv = ["--arch", arch, "--data", str(root), "--out", tmp, "--name", name, "--seed", str(seed),
-                    "--epochs", str(epochs), "--quiet"]
-            if leave_out:
-                argv += ["--exclude-source", leave_out]
             if not quiet:
                 print(f"[{i + 1}/{len(runs)}] training {name} ({time.time() - started:.0f} s so far)", flush=True)
-            if train_main(argv) != 0:
-                raise RuntimeError(f"training {name} failed")
+            train(TrainConfig(arch=arch, data=str(root), out=tmp, name=name, seed=seed, epochs=epochs, quiet=True,
+                              exclude_source=(leave_out,) if leave_out else ()))
             det = load_model(Path(tmp) / f"{name}{'.npz' if arch == 'spectrum' else '.keras'}", cache=False)
             if x_test is None or x_test.shape[1] != det.input_size:
                 x_test = portable.load_arrays(test, det.input_size)
             scored[leave_out] = det.predict(x_test)
     for source in held:
         results["rows"].append({
-            "source": source, "kind": SOURCE_KINDS.get(source, "unknown"),
+            "source": source, "kind": kind_of(source, test.source_kinds),
             "seen": source_scores(test.y, scored[None], test.sources, source),
             "held_out": source_scores(test.y, scored[source], test.sources, source),
         })
-    from sklearn.metrics import roc_auc_score
-
     results["reference_test_auc"] = float(roc_auc_score(test.y, scored[None]))  # the all-sources model, whole test
     results["seconds"] = round(time.time() - started, 1)
     results["created"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

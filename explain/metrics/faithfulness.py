@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explain.base import Explanation, check_image
-from explain.lime import _jsonable, segment
+from explain.lime import jsonable, segment
+from explain.params import DEFAULTS
 
 MIN_RANDOM = 5
 
@@ -95,8 +96,9 @@ def _chunks(images: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield np.stack(batch)
 
 
-def deletion_curve(detector, image, explanation: Explanation, *, n_random: int = 5, hide_color=0, seed: int = 0,
-                   n_segments: int = 100, compactness: float = 1, sigma: float = 1,
+def deletion_curve(detector, image, explanation: Explanation, *, n_random: int = DEFAULTS.deletion_random,
+                   hide_color=0, seed: int = DEFAULTS.seed, n_segments: int = DEFAULTS.n_segments,
+                   compactness: float = DEFAULTS.compactness, sigma: float = DEFAULTS.sigma,
                    batch_size: int = 256) -> DeletionCurve:
     """Deletion curve of ``explanation`` against ``n_random`` random deletion orders.
 
@@ -164,7 +166,7 @@ def deletion_curve(detector, image, explanation: Explanation, *, n_random: int =
         target=explanation.target,
         method=explanation.method,
         seconds=time.perf_counter() - start,
-        params={"n_random": n_random, "hide_color": _jsonable(hide_color), "seed": seed, "segments": source,
+        params={"n_random": n_random, "hide_color": jsonable(hide_color), "seed": seed, "segments": source,
                 "n_segments": n_segments, "compactness": compactness, "sigma": sigma, "batch_size": batch_size,
                 "n_segments_actual": k},
     )

@@ -1,0 +1,238 @@
+"""One explanation pipeline: LIME -> stability -> Grad-CAM -> activations -> landmarks -> regions -> deletion curves.
+
+:func:`run` is what the Explain page, ``python -m explain`` and the HTML report (:mod:`explain.report.image`)
+call; :class:`Params` (from :mod:`explain.params`) holds every parameter with *the* default, and
+:class:`Bundle` everything computed: the verdict, each :class:`~explain.base.Explanation` by method, the
+facial-region summaries, the evaluation metrics (deletion curves, LIME's stability across seeds), the
+seconds per step and the methods that do not apply to the detector (Grad-CAM and activations need a neural
+network). No Streamlit here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from explain import activations, gradcam, lime, regions
+from explain.base import Explanation, check_image, resolve_target
+from explain.metrics import faithfulness
+from explain.metrics import stability as stability_metric
+from explain.params import DEFAULTS, Params
+from models.detectors.labels import verdict
+
+__all__ = ["ATTRIBUTIONS", "DEFAULTS", "METHODS", "Bundle", "Params", "applies", "memory_cache", "run"]
+
+METHODS = ("lime", "gradcam", "activations", "regions")  # what run() can be asked for
+ATTRIBUTIONS = ("lime", "gradcam")  # the explanations region summaries and deletion curves are made of
+
+Progress = Callable[[float, str], None]
+Cache = Callable[[tuple, Callable[[], Any]], Any]
+
+
+@dataclass
+class Bundle:
+    """Everything :func:`run` computed for one detector on one face crop."""
+
+    model: str
+    p_fake: float  # calibrated
+    threshold: float  # the detector's operating point
+    verdict: str  # "fake" or "real" at that threshold
+    target: str  # the class the explanations show evidence for ("fake" or "real")
+    params: Params
+    explanations: dict[str, Explanation] = field(default_factory=dict)  # by method, in METHODS order
+    regions: dict[str, regions.RegionSummary] = field(default_factory=dict)  # by method, when a face was found
+    landmarks: regions.Landmarks | None = None
+    face_found: bool | None = None  # None: landmarks were not looked for
+    deletion: dict[str, faithfulness.DeletionCurve] = field(default_factory=dict)  # by method
+    stability: dict | None = None  # explain.metrics.stability.stability's result, without its explanations
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step, in the order run
+    not_applicable: list[str] = field(default_factory=list)  # asked-for methods the detector does not support
+
+    @property
+    def attributions(self) -> dict[str, Explanation]:
+        """The target-specific explanations (LIME, Grad-CAM): what regions and deletion curves are made of."""
+        return {m: e for m, e in self.explanations.items() if m in ATTRIBUTIONS}
+
+
+def applies(detector, method: str) -> bool:
+    """Whether ``method`` can explain ``detector``: Grad-CAM needs a Keras model with a conv layer,
+    activations a Keras model; LIME and regions apply to any detector."""
+    if method == "gradcam":
+        return bool(getattr(detector, "supports_gradcam", True) and getattr(detector, "keras_model", None) is not None
+                    and gradcam.conv_layers(detector))
+    if method == "activations":
+        return bool(getattr(detector, "supports_activations", True)
+                    and getattr(detector, "keras_model", None) is not None)
+    return method in METHODS
+
+
+def memory_cache() -> Cache:
+    """A cache for one (detector, image) pair in a dict: :func:`run` calls it ``cache(key, compute)``."""
+    store: dict[tuple, Any] = {}
+
+    def cache(key: tuple, compute: Callable[[], Any]):
+        if key not in store:
+            store[key] = compute()
+        return store[key]
+
+    return cache
+
+
+def _no_cache(_key: tuple, compute: Callable[[], Any]):
+    return compute()
+
+
+def run(detector, image, *, methods: Iterable[str] = METHODS, params: Params = DEFAULTS,
+        progress: Progress | None = None, cache: Cache | None = None) -> Bundle:
+    """Explain ``detector``'s verdict on ``image`` (an HxWx3 uint8 face crop) with ``methods``.
+
+    ``methods``: any of :data:`METHODS`; "regions" summarises the LIME and Grad-CAM explanations computed per
+    facial region (mtcnn landmarks). Deletion curves (``params.deletion``) are made for each of those too,
+    LIME's stability across seeds when ``params.stability``. Methods the detector does not support are
+    skipped and listed in ``Bundle.not_applicable``. ``progress(fraction, message)`` is called as steps
+    finish (the last call with 1.0). ``cache(key, compute)``, when given, returns a stored result for
+    ``key`` or stores ``compute()``; keys name a step and its parameters but not the detector or the image,
+    so a cache must belong to one (detector, image) pair (see :func:`memory_cache`).
+    """
+    asked = set(methods)
+    unknown = asked - set(METHODS)
+    methods = tuple(m for m in METHODS if m in asked)
+    if unknown:
+        raise ValueError(f"unknown method(s): {', '.join(sorted(unknown))}")
+    image = check_image(image)
+    p_fake = float(detector.predict([image])[0])
+    threshold = float(detector.threshold)
+    bundle = Bundle(model=detector.name, p_fake=p_fake, threshold=threshold, verdict=verdict(p_fake, threshold),
+                    target=resolve_target(params.target, p_fake, threshold), params=params)
+    steps = _Steps(detector, image, params, bundle, cache or _no_cache, progress)
+    for m in methods:
+        if m in ("gradcam", "activations") and not applies(detector, m):
+            bundle.not_applicable.append(m)
+    steps.plan(methods)
+    if "lime" in methods:
+        steps.lime()
+        if params.stability:
+            steps.stability()
+    if "gradcam" in methods and "gradcam" not in bundle.not_applicable:
+        steps.gradcam()
+    if "activations" in methods and "activations" not in bundle.not_applicable:
+        steps.activations()
+    if "regions" in methods and bundle.attributions:
+        steps.regions()
+    if params.deletion:
+        for m in bundle.attributions:
+            steps.deletion(m)
+    steps.report(1.0, "Explained")
+    return bundle
+
+
+@dataclass
+class _Steps:
+    """The steps of one :func:`run`, each stored in the bundle, timed, cached and reported to ``progress``."""
+
+    detector: Any
+    image: np.ndarray
+    params: Params
+    bundle: Bundle
+    cache: Cache
+    progress: Progress | None
+    weights: dict[str, float] = field(default_factory=dict)
+    total: float = 1.0
+    done: float = 0.0
+
+    def plan(self, methods: tuple[str, ...]) -> None:
+        """Relative cost of each step, so that ``progress`` moves evenly."""
+        na = set(self.bundle.not_applicable)
+        explained = [m for m in ATTRIBUTIONS if m in methods and m not in na]
+        self.weights = {"lime": 10.0 if "lime" in methods else 0.0,
+                        "stability": 20.0 if "lime" in methods and self.params.stability else 0.0,
+                        "gradcam": 1.0, "activations": 1.0, "regions": 1.0}
+        for m in explained:
+            self.weights[f"deletion_{m}"] = 4.0 if self.params.deletion else 0.0
+        self.total = sum(self.weights.values()) or 1.0
+
+    def report(self, fraction: float, message: str) -> None:
+        if self.progress is not None:
+            self.progress(min(max(float(fraction), 0.0), 1.0), message)
+
+    def within(self, step: str, done: float, message: str) -> None:
+        """Progress ``done`` (0..1) through ``step``."""
+        self.report((self.done + self.weights.get(step, 0.0) * done) / self.total, message)
+
+    def finish(self, step: str, seconds: float) -> None:
+        self.bundle.timings[step] = float(seconds)
+        self.done += self.weights.get(step, 0.0)
+
+    def _lime_progress(self, step: str, label: str):
+        def on_batch(done: int, total: int) -> None:
+            self.within(step, done / max(total, 1), f"{label}: {done}/{total} perturbed images scored")
+
+        return on_batch
+
+    def lime(self) -> None:
+        p = self.params
+        e = self.cache(("lime", p.target, p.lime_items()),
+                       lambda: lime.explain(self.detector, self.image, target=p.target,
+                                            progress=self._lime_progress("lime", "LIME"), **p.lime_kwargs()))
+        self.bundle.explanations["lime"] = e
+        self.finish("lime", e.seconds)
+
+    def stability(self) -> None:
+        p, start = self.params, time.perf_counter()
+        kwargs = {k: v for k, v in p.lime_kwargs().items() if k != "seed"}
+
+        def compute():
+            s = stability_metric.stability(self.detector, self.image, target=p.target, seeds=p.stability_seeds,
+                                           k=p.top_k, reuse=self.bundle.explanations["lime"],
+                                           progress=self._lime_progress("stability", "Stability"), **kwargs)
+            return {k: v for k, v in s.items() if k != "explanations"}
+
+        self.bundle.stability = self.cache(("stability", p.target, p.lime_items(), p.stability_seeds, p.top_k),
+                                           compute)
+        self.finish("stability", time.perf_counter() - start)
+
+    def gradcam(self) -> None:
+        p = self.params
+        self.within("gradcam", 0.0, "Grad-CAM")
+        e = self.cache(("gradcam", p.target, p.layer),
+                       lambda: gradcam.explain(self.detector, self.image, target=p.target, layer=p.layer))
+        self.bundle.explanations["gradcam"] = e
+        self.finish("gradcam", e.seconds)
+
+    def activations(self) -> None:
+        p = self.params
+        self.within("activations", 0.0, "Activations")
+        e = self.cache(("activations", p.layer, p.activations_order, p.activations_channel),
+                       lambda: activations.explain(self.detector, self.image, target=p.target, layer=p.layer,
+                                                   order=p.activations_order, channel=p.activations_channel))
+        self.bundle.explanations["activations"] = e
+        self.finish("activations", e.seconds)
+
+    def regions(self) -> None:
+        self.within("regions", 0.0, "Finding facial landmarks (mtcnn)")
+        start = time.perf_counter()
+        landmarks = self.cache(("landmarks",), lambda: regions.detect_landmarks(self.image))
+        self.bundle.timings["landmarks"] = time.perf_counter() - start
+        self.bundle.landmarks, self.bundle.face_found = landmarks, landmarks is not None
+        if landmarks is not None:  # no face: nothing to rank (and no second mtcnn pass per method)
+            start = time.perf_counter()
+            self.bundle.regions = {m: regions.summarize(e, landmarks=landmarks)
+                                   for m, e in self.bundle.attributions.items()}
+            self.bundle.timings["regions"] = time.perf_counter() - start
+        self.done += self.weights["regions"]
+
+    def deletion(self, method: str) -> None:
+        p, e = self.params, self.bundle.explanations[method]
+        step = f"deletion_{method}"
+        self.within(step, 0.0, f"Deletion curve for {method}")
+        key = ("deletion", method, p.target, p.lime_items(), p.layer if method == "gradcam" else None,
+               p.deletion_random)
+        curve = self.cache(key, lambda: faithfulness.deletion_curve(self.detector, self.image, e, seed=p.seed,
+                                                                    n_segments=p.n_segments,
+                                                                    n_random=p.deletion_random))
+        self.bundle.deletion[method] = curve
+        self.finish(step, curve.seconds)
