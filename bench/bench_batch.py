@@ -2,10 +2,10 @@
 forward pass of the same model on pre-decoded arrays, in one process; plus face detection per full photo.
 
 1. ``--n`` dataset crops (default 2,000, drawn from all splits with seed 0) scored by
-   ``models.batch.score_items(iter_inputs(paths), crop="none")``: reading, decoding, intake checks,
+   ``models.scoring.batch.score_items(iter_inputs(paths), crop="none")``: reading, decoding, intake checks,
    preprocessing and prediction all counted. Baseline: ``Detector.predict`` on the same images, already
    decoded (and, below it, the bare forward pass on already preprocessed floats). Best of ``--reps``.
-2. Face detection (mtcnn + recipe crop, ``models.scoring.analyse(image, "auto")``) per synthetic full photo:
+2. Face detection (mtcnn + recipe crop, ``models.scoring.stream.analyse(image, "auto")``) per synthetic full photo:
    skimage's astronaut at 512 px, upscaled and padded into larger canvases (no dataset image is used).
    Median of ``--face-reps`` after a warm-up; then the same photos through the batch path (crop auto).
 

@@ -1,6 +1,6 @@
 """Robustness of detectors to re-compression and resampling, on the test split.
 
-For each model: ROC AUC and accuracy clean, at jpeg:Q and at resize:F (see models/perturb.py), and each
+For each model: ROC AUC and accuracy clean, at jpeg:Q and at resize:F (see models/data/perturb.py), and each
 perturbed AUC as a ratio of the clean one, all in one run.
 
     DEEPFAKE_DATA=../shared/data/faces128 .venv/bin/python bench/bench_robustness.py [--models a,b]

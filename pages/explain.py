@@ -2,28 +2,29 @@
 
 import hashlib
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from explain import activations, gradcam, render
-from explain import lime as lime_method
-from explain.faithfulness import deletion_curve
-from explain.regions import LABELS, detect_landmarks, summarize
+from explain import activations, gradcam, pipeline, render
+from explain.base import TARGETS
+from explain.pipeline import DEFAULTS, Params
+from explain.regions import REGION_NAMES
 from models.data.preprocess import model_view
 from pages._shared import (
     choose_face,
     compare_models,
     enlarge,
     ensure_navigation,
+    explain_cache,
     get_detector,
     image_key,
     installed_models,
     memo,
     model_select,
     pick_image,
-    run_lime,
 )
 
 ensure_navigation()
@@ -38,36 +39,7 @@ REGION_HELP = (
 )
 
 
-def run_stability(model: str, image: np.ndarray, target: str, params: tuple, progress=None, reuse=None):
-    def compute():
-        kw = dict(params)
-        seed = kw.pop("seed")
-        s = lime_method.stability(get_detector(model), image, target=target, seeds=(seed, seed + 1, seed + 2),
-                                  progress=progress, reuse=reuse, **kw)
-        return {"mean_jaccard": s["mean_jaccard"], "sets": s["sets"]}
-
-    return memo(("stability", model, image_key(image), target, params), compute)
-
-
-def run_gradcam(model: str, image: np.ndarray, target: str, layer: str):
-    return memo(("gradcam", model, image_key(image), target, layer),
-                lambda: gradcam.explain(get_detector(model), image, target=target, layer=layer))
-
-
-def run_activations(model: str, image: np.ndarray, layer: str, order: str, channel):
-    return memo(("activations", model, image_key(image), layer, order, channel),
-                lambda: activations.explain(get_detector(model), image, layer=layer, order=order, channel=channel))
-
-
-def find_landmarks(image: np.ndarray):
-    return memo(("landmarks", image_key(image)), lambda: detect_landmarks(image))
-
-
-def run_deletion(model: str, image: np.ndarray, explanation, key: tuple):
-    return memo(("deletion", model, image_key(image), key),
-                lambda: deletion_curve(get_detector(model), image, explanation,
-                                       n_segments=int(explanation.params.get("n_segments", 100))))
-
+HIDE_COLORS = {"black (0)": 0, "grey (128)": 128, "their mean colour": None}
 
 page_figures: dict[str, bytes] = {}  # every figure shown on this run, by name: the HTML report reuses them
 
@@ -82,18 +54,19 @@ def figure(fig, name: str, caption: str | None = None):
 names = installed_models()
 with st.sidebar:
     model_name = model_select(names, key="explain_model")
-    target = st.selectbox("Explain the evidence for", ["verdict", "fake", "real"], key="explain_target",
+    target = st.selectbox("Explain the evidence for", list(TARGETS), key="explain_target",
                           help="'verdict' explains the predicted class, as the study did.")
     with st.expander("LIME", expanded=False):
-        num_samples = st.slider("Samples", 200, 3000, 1000, step=100, key="lime_samples")
-        n_segments = st.slider("Superpixels asked of SLIC", 20, 300, 100, step=10, key="lime_segments")
-        compactness = st.number_input("SLIC compactness", 0.1, 100.0, 1.0)
-        sigma = st.number_input("SLIC sigma", 0.0, 5.0, 1.0)
-        hide = st.selectbox("Switched-off superpixels are filled with", ["black (0)", "grey (128)", "their mean colour"])
-        seed = st.number_input("Seed", 0, 10_000, 0)
-        want_stability = st.toggle("Stability across 3 seeds", value=True, key="lime_stability",
-                                   help="Runs LIME twice more, with the next two seeds.")
-    want_deletion = st.toggle("Deletion curves (faithfulness)", value=True, key="deletion")
+        num_samples = st.slider("Samples", 200, 3000, DEFAULTS.num_samples, step=100, key="lime_samples")
+        n_segments = st.slider("Superpixels asked of SLIC", 20, 300, DEFAULTS.n_segments, step=10, key="lime_segments")
+        compactness = st.number_input("SLIC compactness", 0.1, 100.0, float(DEFAULTS.compactness))
+        sigma = st.number_input("SLIC sigma", 0.0, 5.0, float(DEFAULTS.sigma))
+        hide = st.selectbox("Switched-off superpixels are filled with", list(HIDE_COLORS),
+                            index=list(HIDE_COLORS.values()).index(DEFAULTS.hide_color))
+        seed = st.number_input("Seed", 0, 10_000, DEFAULTS.seed)
+        want_stability = st.toggle(f"Stability across {DEFAULTS.stability_runs} seeds", value=True,
+                                   key="lime_stability", help="Runs LIME again with the next seeds.")
+    want_deletion = st.toggle("Deletion curves (faithfulness)", value=DEFAULTS.deletion, key="deletion")
     want_compare = st.toggle("Compare all models", value=False, key="explain_compare",
                              help="Verdicts and LIME masks of every installed model on this face, side by side "
                                   "(LIME with the settings above; about 2 s per model).")
@@ -126,38 +99,24 @@ with top[2]:
         st.caption(f"Ground truth: **{sample.truth}** ({sample.source}).")
     report_slot = st.container()  # filled at the end, once every figure of the page exists
 
-hide_color = {"black (0)": 0, "grey (128)": 128, "their mean colour": None}[hide]
-lime_params = (("n_segments", int(n_segments)), ("compactness", float(compactness)), ("sigma", float(sigma)),
-               ("num_samples", int(num_samples)), ("hide_color", hide_color), ("seed", int(seed)))
+layers_cam, cam_layer = [], None
+if pipeline.applies(detector, "gradcam"):
+    layers_cam = gradcam.conv_layers(detector)
+    cam_layer = st.session_state.get("cam_layer") or gradcam.default_layer(detector)
+    if cam_layer not in layers_cam:
+        cam_layer = gradcam.default_layer(detector)
+params = Params(target=target, n_segments=int(n_segments), compactness=float(compactness), sigma=float(sigma),
+                num_samples=int(num_samples), hide_color=HIDE_COLORS[hide], seed=int(seed), layer=cam_layer,
+                stability=want_stability, deletion=want_deletion)
+cache = explain_cache(model_name, crop)  # every step memoised for this session: display options recompute nothing
 
 with st.status("Explaining…", expanded=True) as status:
     bar = st.progress(0.0, text="LIME")
-
-    def lime_progress(done, total):
-        bar.progress(done / total, text=f"LIME: {done}/{total} perturbed images scored")
-
-    lime_e = run_lime(model_name, crop, target, lime_params, progress=lime_progress)
-    bar.progress(1.0, text=f"LIME done in {lime_e.seconds:.1f} s")
-    stab = None
-    if want_stability:
-        st.write(f"Stability: LIME again with seeds {seed + 1} and {seed + 2}…")
-        stab = run_stability(model_name, crop, target, lime_params, reuse=lime_e,
-                             progress=lambda d, t: bar.progress(d / t, text=f"Stability: {d}/{t}"))
-    explanations = {"lime": lime_e}
-    if detector.supports_gradcam:
-        layers_cam = gradcam.conv_layers(detector)
-        cam_layer = st.session_state.get("cam_layer") or gradcam.default_layer(detector)
-        if cam_layer not in layers_cam:
-            cam_layer = gradcam.default_layer(detector)
-        explanations["gradcam"] = run_gradcam(model_name, crop, target, cam_layer)
-    st.write("Finding facial landmarks (mtcnn)…")
-    landmarks = find_landmarks(crop)
-    curves = {}
-    if want_deletion:
-        st.write("Deletion curves…")
-        for m, e in explanations.items():
-            curves[m] = run_deletion(model_name, crop, e, (m, target, lime_params if m == "lime" else e.params["layer"]))
+    bundle = pipeline.run(detector, crop, methods=("lime", "gradcam", "regions"), params=params, cache=cache,
+                          progress=lambda fraction, message: bar.progress(fraction, text=message))
     status.update(label="Explained", state="complete", expanded=False)
+lime_e = bundle.explanations["lime"]
+stab = bundle.stability
 
 tabs = st.tabs(["LIME", "Grad-CAM", "Activations", "Regions", "Faithfulness", "Compare models"])
 with tabs[0]:
@@ -173,20 +132,22 @@ with tabs[0]:
                        "Do not read much into this LIME mask; raise the number of samples.")
     st.caption(f"LIME {lime_e.params['num_samples']} samples, {lime_e.seconds:.1f} s.")
 with tabs[1]:
-    if "gradcam" in explanations:
+    if "gradcam" in bundle.explanations:
         st.selectbox("Conv layer", layers_cam, index=layers_cam.index(cam_layer), key="cam_layer")
-        figure(render.gradcam_overlay(explanations["gradcam"], crop), "gradcam")
+        figure(render.gradcam_overlay(bundle.explanations["gradcam"], crop), "gradcam")
     else:
         st.info("Grad-CAM needs a neural network's gradients; it does not apply to this model.")
 with tabs[2]:
-    if detector.supports_activations:
+    if pipeline.applies(detector, "activations"):
         layer_names = activations.layers(detector)
         c1, c2, c3 = st.columns(3)
         act_layer = c1.selectbox("Layer", layer_names, index=layer_names.index(activations.default_layer(detector)),
                                  key="act_layer")
         order = c2.radio("Order channels by", ["mean", "index"], horizontal=True, key="act_order")
         zoom = c3.number_input("Zoom on channel", 0, 4096, 0, key="act_zoom")
-        act = run_activations(model_name, crop, act_layer, order, int(zoom))
+        act_params = replace(params, layer=act_layer, activations_order=order, activations_channel=int(zoom))
+        act = pipeline.run(detector, crop, methods=("activations",), params=act_params,
+                           cache=cache).explanations["activations"]
         if int(zoom) >= act.extras["n_channels"]:
             st.caption(f"{act_layer} has {act.extras['n_channels']} channels.")
         left, right = st.columns([2.2, 1])
@@ -198,19 +159,20 @@ with tabs[2]:
         st.info("Activation maps need a neural network; they do not apply to this model.")
 with tabs[3]:
     st.caption(REGION_HELP)
-    if landmarks is None:
+    if not bundle.face_found:
         st.info("No face found in this image: the region summary needs facial landmarks, so only the "
                 "pixel-level explanations (LIME, Grad-CAM) are shown.")
     else:
-        summaries = {m: summarize(e, landmarks=landmarks) for m, e in explanations.items()}
+        summaries = bundle.regions
         cols = st.columns(1 + len(summaries))
         with cols[0]:
             figure(render.region_overlay(next(iter(summaries.values())), crop), "regions_map")
         for col, (m, s) in zip(cols[1:], summaries.items()):
             with col:
-                figure(render.region_bars(s, title=f"{m}: what drove '{resolved}'"), f"regions_{m}")
-                st.caption(f"{m}: top region **{LABELS[s.ranking[0]]}**")
+                figure(render.region_bars(s, title=f"{m}: what drove '{bundle.target}'"), f"regions_{m}")
+                st.caption(f"{m}: top region **{REGION_NAMES[s.ranking[0]]}**")
 with tabs[4]:
+    curves = bundle.deletion
     if not curves:
         st.info("Switch on 'Deletion curves' in the sidebar.")
     st.caption("Superpixels are removed (filled with black, as LIME does) most important first; a faithful "
@@ -223,7 +185,7 @@ with tabs[5]:
     if not want_compare:
         st.info("Switch on 'Compare all models' in the sidebar to see every model's verdict and LIME mask on this face.")
     else:
-        compare_models(crop, [model_name] + [n for n in names if n != model_name], target, lime_params, key="explain_cmp")
+        compare_models(crop, [model_name] + [n for n in names if n != model_name], params, key="explain_cmp")
 
 
 def report_file_name(image_name: str | None) -> str:
@@ -232,18 +194,14 @@ def report_file_name(image_name: str | None) -> str:
 
 
 def prepare_report() -> bytes:
-    """The page's explanations as one self-contained HTML file (explain.report), with every installed model's
-    verdict. LIME, Grad-CAM and the figures are the ones already computed above; only missing deletion curves
-    and the other models' verdicts are computed (once per session: memo)."""
-    from explain.report import image_report
+    """The page's explanations as one self-contained HTML file (explain.report.image), with every installed
+    model's verdict. Its pipeline run shares the page's cache: LIME, Grad-CAM and the figures are the ones
+    already computed above; only missing deletion curves and the other models' verdicts are computed (once
+    per session: memo)."""
+    from explain.report.image import image_report
 
     bar = st.progress(0.0, text="Preparing the report…")
-    report_curves = dict(curves)
-    for m, e in explanations.items():
-        if m not in report_curves:
-            bar.progress(0.0, text=f"Deletion curve for {m}…")
-            report_curves[m] = run_deletion(model_name, crop, e,
-                                            (m, target, lime_params if m == "lime" else e.params["layer"]))
+    report_params = replace(params, deletion=True)
     digest = hashlib.sha1(b"".join(page_figures[k] for k in sorted(page_figures))).hexdigest()
     face = crops[index][0]
     crop_info = {"image": name, "mode": st.session_state.get("explain_crop", "auto"), "kind": kind,
@@ -253,14 +211,11 @@ def prepare_report() -> bytes:
 
     def build():
         return image_report(
-            crop, model=detector, models=[get_detector(n) for n in names], lime_params=dict(lime_params),
-            target=target, crop_info=crop_info, explanations=explanations, figures=page_figures,
-            curves=report_curves, landmarks=landmarks, photo=shown if kind != "none" else None,
-            stability=stab["mean_jaccard"] if stab else None, title=f"Deepfake Lens report: {name}",
-            progress=lambda f, text: bar.progress(f, text=text)).encode("utf-8")
+            crop, model=detector, models=[get_detector(n) for n in names], params=report_params, cache=cache,
+            crop_info=crop_info, figures=page_figures, photo=shown if kind != "none" else None,
+            title=f"Deepfake Lens report: {name}", progress=lambda f, text: bar.progress(f, text=text)).encode("utf-8")
 
-    data = memo(("report", model_name, image_key(crop), target, lime_params, digest, name, index, str(crop_info)),
-                build)
+    data = memo(("report", model_name, image_key(crop), report_params, digest, name, index, str(crop_info)), build)
     bar.empty()
     return data
 

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from explain.pipeline import DEFAULTS
 from models.data.preprocess import model_view
 from pages._shared import (
     choose_face,
@@ -24,7 +25,7 @@ with st.sidebar:
     model_name = model_select(names)
     compare = st.toggle("Compare all models", value=False)
     compare_lime = st.toggle("…with LIME masks side by side", value=False, disabled=not compare,
-                             help="LIME (1000 samples, about 2 s per model) for every model on this face.")
+                             help=f"LIME ({DEFAULTS.num_samples} samples, about 2 s per model) for every model on this face.")
 
 image, name, sample = pick_image("predict")
 if image is None:
