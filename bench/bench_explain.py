@@ -102,7 +102,7 @@ def page(det, image, lime_samples: int = SAMPLES) -> dict:
 
 def main() -> int:
     from explain import lime
-    from explain.faithfulness import deletion_curve
+    from explain.metrics.faithfulness import deletion_curve
     from models import load_model
     from models.data.files import data_root, list_files
     from models.data.intake import load_image

@@ -145,14 +145,14 @@ class _Steps:
     done: float = 0.0
 
     def plan(self, methods: tuple[str, ...]) -> None:
-        """Relative cost of each step, so that ``progress`` moves evenly."""
-        na = set(self.bundle.not_applicable)
-        explained = [m for m in ATTRIBUTIONS if m in methods and m not in na]
-        self.weights = {"lime": 10.0 if "lime" in methods else 0.0,
-                        "stability": 20.0 if "lime" in methods and self.params.stability else 0.0,
-                        "gradcam": 1.0, "activations": 1.0, "regions": 1.0}
-        for m in explained:
-            self.weights[f"deletion_{m}"] = 4.0 if self.params.deletion else 0.0
+        """Relative cost of each step that will run, so that ``progress`` moves evenly."""
+        runs = [m for m in methods if m not in self.bundle.not_applicable]
+        cost = {"lime": 10.0, "gradcam": 1.0, "activations": 1.0, "regions": 1.0}
+        self.weights = {m: cost[m] for m in runs}
+        if "lime" in runs and self.params.stability:
+            self.weights["stability"] = 10.0 * (self.params.stability_runs - 1)
+        if self.params.deletion:
+            self.weights.update({f"deletion_{m}": 4.0 for m in ATTRIBUTIONS if m in runs})
         self.total = sum(self.weights.values()) or 1.0
 
     def report(self, fraction: float, message: str) -> None:
@@ -223,7 +223,7 @@ class _Steps:
             self.bundle.regions = {m: regions.summarize(e, landmarks=landmarks)
                                    for m, e in self.bundle.attributions.items()}
             self.bundle.timings["regions"] = time.perf_counter() - start
-        self.done += self.weights["regions"]
+        self.done += self.weights.get("regions", 0.0)
 
     def deletion(self, method: str) -> None:
         p, e = self.params, self.bundle.explanations[method]

@@ -160,7 +160,7 @@ def _write_report(detector, rows, args, say) -> None:
     """The batch's HTML report: each explained face is cut again from its file (or zip member)."""
     from pathlib import Path
 
-    from explain.report import batch_report
+    from explain.report.batch import batch_report
     from models.scoring.archive import read_named
     from models.scoring.batch import row_thumbnail
 

@@ -10,7 +10,6 @@ import streamlit as st
 
 from models import load_model
 from models.analysis.catalog import Sample, builtin_samples, load_sample
-from models.analysis.display import enlarge as enlarge  # re-exported: the Predict and Explain pages draw with it
 from models.analysis.display import shown_photo, thumbnail_jpeg
 from models.data.files import data_root
 from models.data.intake import ImageLoadError, load_image

@@ -141,7 +141,7 @@ if selected:
 with st.expander("HTML report for a presentation"):
     top_n = st.number_input("Explain the N most suspicious faces", 1, 20, 5, key="batch_report_n")
     if st.toggle("Prepare the report", key="batch_report"):
-        from explain.report import batch_report
+        from explain.report.batch import batch_report
 
         bar = st.progress(0.0, text="Explaining the most suspicious faces…")
         load = crop_loader(rows, pixels_of, size=128)  # the exact 128 px crop the model scored

@@ -12,11 +12,11 @@ from explain import activations, gradcam, pipeline, render
 from explain.base import TARGETS
 from explain.pipeline import DEFAULTS, Params
 from explain.regions import REGION_NAMES
+from models.analysis.display import enlarge
 from models.data.preprocess import model_view
 from pages._shared import (
     choose_face,
     compare_models,
-    enlarge,
     ensure_navigation,
     explain_cache,
     get_detector,
@@ -176,7 +176,8 @@ with tabs[4]:
     if not curves:
         st.info("Switch on 'Deletion curves' in the sidebar.")
     st.caption("Superpixels are removed (filled with black, as LIME does) most important first; a faithful "
-               "explanation makes P(target) fall faster than removing them in random order (5 shuffles).")
+               "explanation makes P(target) fall faster than removing them in random order "
+               f"({DEFAULTS.deletion_random} shuffles).")
     cols = st.columns(max(1, len(curves)))
     for col, (m, c) in zip(cols, curves.items()):
         with col:

@@ -4,11 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from explain.pipeline import DEFAULTS
+from models.analysis.display import enlarge
 from models.data.preprocess import model_view
 from pages._shared import (
     choose_face,
     compare_models,
-    enlarge,
     ensure_navigation,
     get_detector,
     installed_models,

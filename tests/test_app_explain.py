@@ -10,6 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import explain.lime
+import explain.metrics.stability
 from tests.conftest import REPO
 
 TIMEOUT = 300
@@ -84,7 +85,7 @@ def test_explanations_are_cached_per_session_only(monkeypatch):
 
 
 def test_unstable_lime_is_flagged(monkeypatch):
-    monkeypatch.setattr(explain.lime, "stability",
+    monkeypatch.setattr(explain.metrics.stability, "stability",
                         lambda *a, **k: {"mean_jaccard": 0.2, "sets": [[1], [2], [3]]})
     at = explain_page(samples=200, deletion=False)
     assert any(w.value.startswith("Unstable") for w in at.warning)

@@ -14,7 +14,6 @@ from models.analysis.zoo import Scores
 from models.data.files import DataError
 from tests.conftest import make_dataset_dir
 
-
 KINDS = {"lfw_faceswap": "swap", "basemax_fakefaces": "gan"}  # the manifest's kind column, as in the shared data
 
 

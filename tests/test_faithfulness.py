@@ -9,7 +9,7 @@ import pytest
 
 from explain import lime as lime_explain
 from explain.base import Explanation
-from explain.faithfulness import DeletionCurve, deletion_curve
+from explain.metrics.faithfulness import DeletionCurve, deletion_curve
 from tests.conftest import quadrant_image
 
 

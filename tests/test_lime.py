@@ -189,30 +189,6 @@ def test_progress_reports_each_batch(quadrant_detector):
     assert calls == [(50, 130), (100, 130), (130, 130)]
 
 
-def test_stability_high_for_clear_signal(quadrant_detector, fake_image, fake_exp):
-    s = lime_explain.stability(quadrant_detector, fake_image, seeds=(0, 1, 2), k=5, num_samples=N)
-    assert s["seeds"] == [0, 1, 2] and s["top_k"] == 5
-    assert len(s["sets"]) == 3 and all(len(x) == 5 for x in s["sets"])
-    assert s["sets"][0] == sorted(fake_exp.extras["top_positive"])
-    assert [p["seeds"] for p in s["jaccard_pairs"]] == [[0, 1], [0, 2], [1, 2]]
-    assert 0.0 <= s["mean_jaccard"] <= 1.0
-    assert s["mean_jaccard"] > 0.5
-    assert len(s["explanations"]) == 3 and [e.params["seed"] for e in s["explanations"]] == [0, 1, 2]
-
-
-def test_stability_exposes_unstable_sets(quadrant_detector, fake_image):
-    # with 20 superpixels the bright patch is one superpixel: the other four "top" ones are sampling noise
-    calls = []
-    s = lime_explain.stability(quadrant_detector, fake_image, seeds=(0, 1, 2), k=5, num_samples=200,
-                               n_segments=20, progress=lambda d, t: calls.append((d, t)))
-    assert 0.0 <= s["mean_jaccard"] < 0.5
-    assert len({tuple(x) for x in s["sets"]}) > 1
-    assert calls[-1] == (600, 600) and all(t == 600 for _, t in calls)
-    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
-    with pytest.raises(ValueError):
-        lime_explain.stability(quadrant_detector, fake_image, seeds=(0,), num_samples=10)
-
-
 def test_to_dict_is_json(fake_exp):
     d = json.loads(json.dumps(fake_exp.to_dict()))
     assert d["method"] == "lime" and d["target"] == "fake"

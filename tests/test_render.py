@@ -13,7 +13,7 @@ from PIL import Image
 
 from explain import activations, gradcam, lime, render
 from explain import regions as R
-from explain.faithfulness import DeletionCurve, deletion_curve
+from explain.metrics.faithfulness import DeletionCurve, deletion_curve
 from models.detectors.base import KerasDetector
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -115,7 +115,7 @@ def test_region_bars_and_overlay(lime_expl, gradcam_expl, image):
         ax = fig.axes[0]
         assert len(ax.patches) == len(s.ranking) == len(R.REGIONS)
         labels = [t.get_text() for t in ax.get_yticklabels()]
-        assert labels[-1] == R.LABELS[s.ranking[0]] == "left eye"  # the top region is drawn at the top
+        assert labels[-1] == R.REGION_NAMES[s.ranking[0]] == "left eye"  # the top region is drawn at the top
         assert ex.method in ax.get_title()
         check_png(fig)
         fig = render.region_overlay(s, image)

@@ -1,4 +1,4 @@
-"""explain.report: self-contained HTML reports of one image and of a batch (synthetic models only)."""
+"""explain.report (image, batch, provenance): self-contained HTML reports of one image and of a batch (synthetic models only)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,17 @@ import pytest
 from conftest import build_quadrant_model, quadrant_image, save_model
 from PIL import Image
 
-from explain import report
+from explain import pipeline
+from explain.params import Params
 from explain.regions import Landmarks
+from explain.report.batch import batch_report, normalize_row
+from explain.report.image import image_report
+from explain.report.provenance import model_version
 from models.detectors.base import Detector
 from models.detectors.registry import load_model
 
 LIME = {"num_samples": 200, "n_segments": 50}
+PARAMS = Params().with_lime(LIME)
 IMG_SRC = re.compile(r'<img[^>]*\ssrc="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
@@ -47,7 +52,7 @@ def saved_quadrant(tmp_path_factory):
 def full_report(saved_quadrant):
     det, _ = saved_quadrant
     steps = []
-    html = report.image_report(quadrant_image(64), model=det, models=[det, BrightnessDetector()], lime_params=LIME,
+    html = image_report(quadrant_image(64), model=det, models=[det, BrightnessDetector()], params=PARAMS,
                                crop_info={"image": "face<script>alert(1)</script>.png", "mode": "auto"},
                                progress=lambda f, m: steps.append((f, m)))
     return html, steps
@@ -101,7 +106,7 @@ def test_image_report_sections(full_report, saved_quadrant):
     assert "crop: mode</th><td>auto<" in params and "deletion curve (lime)" in params
     # model versions: sha256 of the file, first 12 shown, all 64 in the title
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert report.model_version(det)["sha256"] == sha
+    assert model_version(det)["sha256"] == sha
     assert f'<code title="{sha}">{sha[:12]}</code>' in html and "quadrant.keras" in html
     assert re.search(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", html)
     assert "numpy " in html and "keras " in html  # library versions
@@ -121,22 +126,21 @@ def test_no_face_says_so(full_report):
 
 def test_model_version_fields(saved_quadrant):
     det, path = saved_quadrant
-    v = report.model_version(det)
+    v = model_version(det)
     assert v["name"] == "quadrant" and v["file"] == "quadrant.keras" and v["input_size"] == 32
     assert v["threshold"] == 0.5 and v["calibrated"] is False and v["operating_point"] is False
     assert v["test_roc_auc"] is None and v["created"] is None
     det2 = BrightnessDetector()
     det2.metadata = {"created": "2026-01-01T00:00:00+00:00", "metrics": {"test": {"overall": {"roc_auc": 0.9}}},
                      "calibration": {"method": "platt", "a": 1.0, "b": 0.0}, "operating_point": {"threshold": 0.3}}
-    v2 = report.model_version(det2)
+    v2 = model_version(det2)
     assert v2["sha256"] is None and v2["test_roc_auc"] == 0.9 and v2["calibrated"] is True
     assert v2["calibration"] == "platt" and v2["threshold"] == 0.3 and v2["operating_point"] is True
 
 
 def test_detector_without_gradcam_says_it_does_not_apply():
     det = BrightnessDetector()
-    html = report.image_report(quadrant_image(64), model=det, models=[], lime_params=LIME, landmarks=None,
-                               deletion=False)
+    html = image_report(quadrant_image(64), model=det, models=[], params=Params().with_lime(LIME, deletion=False))
     assert_self_contained(html)
     cam = html.split("<h2>Grad-CAM</h2>")[1].split("</section>")[0]
     assert "does not apply" in cam and "<img" not in cam
@@ -146,29 +150,34 @@ def test_detector_without_gradcam_says_it_does_not_apply():
 
 
 def test_precomputed_explanations_and_figures_are_reused(monkeypatch, quadrant_detector):
-    from explain import gradcam, lime, render
-    from explain.faithfulness import deletion_curve
+    """With the cache of the caller's pipeline run, the report recomputes nothing and reuses given figures."""
+    from explain import gradcam, lime, regions, render
+    from explain.metrics import stability
 
     image = quadrant_image(64)
-    e = lime.explain(quadrant_detector, image, **LIME)
-    g = gradcam.explain(quadrant_detector, image)
-    marker = render.png(render.deletion_plot(deletion_curve(quadrant_detector, image, e)))
+    lm = Landmarks(box=(10.0, 8.0, 44.0, 50.0), left_eye=(22.0, 26.0), right_eye=(42.0, 26.0), nose=(32.0, 36.0),
+                   mouth_left=(24.0, 46.0), mouth_right=(40.0, 46.0))
+    monkeypatch.setattr(regions, "detect_landmarks", lambda img: lm)
+    monkeypatch.setattr(stability, "stability", lambda *a, **k: {"mean_jaccard": 0.2, "sets": [[1], [2], [3]]})
+    params = Params().with_lime(LIME, stability=True)
+    cache = pipeline.memory_cache()
+    bundle = pipeline.run(quadrant_detector, image, methods=("lime", "gradcam", "regions"), params=params,
+                          cache=cache)
+    marker = render.png(render.deletion_plot(bundle.deletion["lime"]))
 
     def boom(*a, **k):
         raise AssertionError("recomputed")
 
-    monkeypatch.setattr(lime, "explain", boom)
-    monkeypatch.setattr(gradcam, "explain", boom)
-    monkeypatch.setattr("explain.faithfulness.deletion_curve", boom)
-    lm = Landmarks(box=(10.0, 8.0, 44.0, 50.0), left_eye=(22.0, 26.0), right_eye=(42.0, 26.0), nose=(32.0, 36.0),
-                   mouth_left=(24.0, 46.0), mouth_right=(40.0, 46.0))
-    html = report.image_report(image, model=quadrant_detector, models=[], explanations={"lime": e, "gradcam": g},
-                               figures={"deletion_lime": marker, "deletion_gradcam": marker}, landmarks=lm,
-                               stability=0.2)
+    for module, name in ((lime, "explain"), (gradcam, "explain"), (regions, "detect_landmarks"),
+                         (stability, "stability")):
+        monkeypatch.setattr(module, name, boom)
+    monkeypatch.setattr("explain.metrics.faithfulness.deletion_curve", boom)
+    html = image_report(image, model=quadrant_detector, models=[], params=params, cache=cache,
+                        figures={"deletion_lime": marker, "deletion_gradcam": marker})
     assert_self_contained(html)
     assert base64.b64encode(marker).decode() in html
-    regions = html.split("<h2>Facial regions</h2>")[1].split("</section>")[0]
-    assert "No face found" not in regions and "left eye" in regions and regions.count("<img") == 3
+    regions_html = html.split("<h2>Facial regions</h2>")[1].split("</section>")[0]
+    assert "No face found" not in regions_html and "left eye" in regions_html and regions_html.count("<img") == 3
     assert "Unstable" in html and "top-5 agreement across 3 seeds" in html
     images_of(html)
 
@@ -197,7 +206,7 @@ def test_batch_report_orders_top_n_and_has_histogram(quadrant_detector):
         loaded.append(row["path"])
         return quadrant_image(64, "top_left" if row["p_fake"] > 0.5 else "bottom_right")
 
-    html = report.batch_report(batch_rows(), load, model=quadrant_detector, top_n=2, lime_params=LIME)
+    html = batch_report(batch_rows(), load, model=quadrant_detector, top_n=2, params=PARAMS)
     assert_self_contained(html)
     assert loaded == ["b.png", "c.png"]  # highest P(fake) first, only the top 2
     assert html.index("1. b.png") < html.index("2. c.png") and "a.png" not in html.split("Top 2")[1]
@@ -213,18 +222,18 @@ def test_batch_report_load_failure_is_shown(quadrant_detector):
     def load(row):
         raise OSError(f"{row['path']} vanished")
 
-    html = report.batch_report(batch_rows(), load, model=quadrant_detector, top_n=1, lime_params=LIME)
+    html = batch_report(batch_rows(), load, model=quadrant_detector, top_n=1, params=PARAMS)
     assert "Could not load this crop: OSError: b.png vanished" in html
 
 
 def test_batch_report_spectrum_like_model_has_no_gradcam():
-    html = report.batch_report(batch_rows()[:2], lambda r: quadrant_image(64), model=BrightnessDetector(), top_n=5,
-                               lime_params=LIME)
+    html = batch_report(batch_rows()[:2], lambda r: quadrant_image(64), model=BrightnessDetector(), top_n=5,
+                               params=PARAMS)
     assert "Grad-CAM does not apply" in html and html.count('alt="LIME panels"') == 2
 
 
 def test_empty_batch():
-    html = report.batch_report([], lambda r: pytest.fail("nothing to load"))
+    html = batch_report([], lambda r: pytest.fail("nothing to load"))
     assert_self_contained(html)
     assert "This batch is empty" in html and "Top " not in html
 
@@ -232,22 +241,22 @@ def test_empty_batch():
 def test_all_error_batch():
     rows = [{"path": f"x{i}.png", "face": "", "p_fake": "", "verdict": "", "model": "m", "error": f"bad {i}"}
             for i in range(7)]
-    html = report.batch_report(rows, lambda r: pytest.fail("nothing to load"), model="no_such_model_xyz")
+    html = batch_report(rows, lambda r: pytest.fail("nothing to load"), model="no_such_model_xyz")
     assert_self_contained(html)
     assert "No crop of this batch could be scored: 7 of 7 rows are errors" in html
     assert "bad 0" in html and "bad 4" in html and "bad 5" not in html and "and 2 more" in html
 
 
 def test_normalize_row():
-    r = report.normalize_row({"path": " a.png ", "face": "2", "p_fake": " 0.25 ", "verdict": "real", "model": "m",
+    r = normalize_row({"path": " a.png ", "face": "2", "p_fake": " 0.25 ", "verdict": "real", "model": "m",
                               "error": "  "})
     assert r["p_fake"] == 0.25 and r["face"] == 2 and r["error"] is None and r["path"] == "a.png"
-    assert report.normalize_row({"p_fake": "nan", "error": float("nan")})["p_fake"] is None
+    assert normalize_row({"p_fake": "nan", "error": float("nan")})["p_fake"] is None
 
 
 def test_rows_from_models_batch_are_accepted():
     batch = pytest.importorskip("models.scoring.batch")
     row = batch.Row("x.png", 1, 1, 2, 3, 4, "face", 0.8, "fake", "quadrant")
-    r = report.normalize_row(row)
+    r = normalize_row(row)
     assert r["p_fake"] == 0.8 and r["face"] == 1 and r["error"] is None and r["crop"] == "face"
     assert (r["box_x"], r["box_y"], r["box_w"], r["box_h"]) == (1, 2, 3, 4)

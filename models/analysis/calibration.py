@@ -1,17 +1,10 @@
-"""Calibrated P(fake) and a saved operating point (numpy + scikit-learn; TensorFlow only to score a model).
+"""Fitting calibration and choosing an operating point (numpy + scikit-learn; TensorFlow only to score).
 
-A detector's raw sigmoid output is often over- or under-confident. :func:`fit_platt` fits Platt scaling on
-the ``val`` split: ``p = sigmoid(a * logit(p_raw) + b)`` with ``a > 0``, so calibration is monotone and
-never changes the ranking (ROC AUC) of a model, only what its numbers mean. The fit is stored in the
-model's JSON as ``metadata["calibration"]`` and applied by ``Detector.predict`` everywhere (``predict_raw``
-gives the uncalibrated output).
-
-The operating point is the threshold verdicts use: ``metadata["operating_point"]["threshold"]`` (default
-:data:`models.labels.THRESHOLD`), on the calibrated scale. :func:`threshold_sweep`, :func:`rates_at` and
-:func:`threshold_for_recall` help choose it; :func:`save_operating_point` stores it.
-:func:`reliability` gives the data of a reliability diagram (plus ECE and Brier score).
-
-CLI: ``python -m models.calibration NAME [NAME ...] | --all [--data ROOT] [--target-recall R]``.
+:func:`fit_platt` fits Platt scaling on the val split (applied by ``Detector.predict`` through
+:mod:`models.detectors.calibration`); :func:`reliability` gives reliability-diagram data, ECE and Brier;
+:func:`threshold_sweep`, :func:`rates_at` and :func:`threshold_for_recall` help choose a threshold and
+:func:`save_operating_point` stores it. :func:`calibrate_model` does it all for one installed model.
+The command line is ``python -m models.calibration`` (models/calibration.py).
 """
 
 from __future__ import annotations

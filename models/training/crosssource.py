@@ -1,16 +1,6 @@
-"""Leave-one-source-out study: how does a recipe do on a source of fakes it never saw?
-
-``python -m models.crosssource --arch spectrum`` (seconds) or ``--arch v1 --epochs 4`` (the default
-recipe on a reduced budget; about an hour on 2 CPU cores, so run it in the background).
-
-For every source, a model is trained with that source left out of train and val (``models.train
---exclude-source``), plus one reference model trained on all sources with the same budget. Each is scored
-on the whole test split. For every source the table then holds, for the model that saw it and the one that
-did not: the share of its fakes caught at 0.5 and the ROC AUC of its fakes against the test reals (its own
-reals when it has at least 20, else all test reals). A large drop from "seen" to "held out" means the
-model learned something specific to that source, not a general trace of manipulation.
-
-Results are merged into ``assets/models/crosssource.json`` under the architecture's key.
+"""The leave-one-source-out study: train a recipe with and without each source and compare the two on that
+source's test images (:func:`run`), merge the results into ``assets/models/crosssource.json`` (:func:`merge`).
+The command line is ``python -m models.crosssource`` (models/crosssource.py), whose help explains the table.
 """
 
 from __future__ import annotations

@@ -1,18 +1,7 @@
-"""Train a detector: ``python -m models.train --arch {baseline,tuned,v1,xception,ensemble,spectrum} --data DIR``.
-
-Writes ``<name>.keras`` and ``<name>.json`` (architecture, input size, label
-convention, training config and the exact command, per-epoch history, data
-fingerprint, library versions, and val/test metrics overall, per source and
-per kind of fake).
-
-``baseline`` and ``tuned`` follow the study's recipe (tf.data, early stopping on
-validation accuracy). ``v1`` trains through :mod:`models.portable` (augmentation,
-AdamW with warm-up and cosine decay, early stopping on validation ROC AUC), which
-also runs with Keras on the JAX backend (``KERAS_BACKEND=jax``) where TensorFlow
-is not installed. ``xception`` (ImageNet transfer: ``--weights``, ``--trainable-base``)
-uses the study recipe. ``ensemble --members a,b[,c]`` freezes installed models and
-trains only its head, on the members' P(fake) computed once (exactly what the frozen
-members give inside the model). See ``docs/TRAINING.md``.
+"""Training one model from a typed :class:`TrainConfig`: the study's recipe (tf.data), the portable
+trainer (detector_v1, any Keras backend), the frozen-members ensemble head and the spectrum baseline. Writes the
+model and its metadata JSON (config and command, history, data fingerprint, versions, val/test metrics).
+The command line is ``python -m models.train`` (models/train.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,64 @@
+"""explain.metrics.stability: LIME's top-k agreement across seeds (conftest.quadrant_detector)."""
+
+from __future__ import annotations
+
+import pytest
+
+from explain import lime as lime_explain
+from explain.metrics import stability
+from tests.conftest import quadrant_image
+
+N = 300  # LIME samples per run in these tests
+
+
+@pytest.fixture(scope="module")
+def fake_image():
+    return quadrant_image(64, "top_left")
+
+
+@pytest.fixture(scope="module")
+def fake_exp(quadrant_detector, fake_image):
+    return lime_explain.explain(quadrant_detector, fake_image, num_samples=N)
+
+
+def test_stability_high_for_clear_signal(quadrant_detector, fake_image, fake_exp):
+    s = stability.stability(quadrant_detector, fake_image, seeds=(0, 1, 2), k=5, num_samples=N)
+    assert s["seeds"] == [0, 1, 2] and s["top_k"] == 5
+    assert len(s["sets"]) == 3 and all(len(x) == 5 for x in s["sets"])
+    assert s["sets"][0] == sorted(fake_exp.extras["top_positive"])
+    assert [p["seeds"] for p in s["jaccard_pairs"]] == [[0, 1], [0, 2], [1, 2]]
+    assert 0.0 <= s["mean_jaccard"] <= 1.0
+    assert s["mean_jaccard"] > 0.5
+    assert len(s["explanations"]) == 3 and [e.params["seed"] for e in s["explanations"]] == [0, 1, 2]
+
+
+def test_stability_exposes_unstable_sets(quadrant_detector, fake_image):
+    # with 20 superpixels the bright patch is one superpixel: the other four "top" ones are sampling noise
+    calls = []
+    s = stability.stability(quadrant_detector, fake_image, seeds=(0, 1, 2), k=5, num_samples=200,
+                               n_segments=20, progress=lambda d, t: calls.append((d, t)))
+    assert 0.0 <= s["mean_jaccard"] < 0.5
+    assert len({tuple(x) for x in s["sets"]}) > 1
+    assert calls[-1] == (600, 600) and all(t == 600 for _, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    with pytest.raises(ValueError):
+        stability.stability(quadrant_detector, fake_image, seeds=(0,), num_samples=10)
+
+
+def test_jaccard_and_top_positive(fake_exp):
+    assert stability.jaccard([], []) == 1.0 and stability.jaccard([1, 2], [2, 3]) == pytest.approx(1 / 3)
+    top = stability.top_positive(fake_exp)
+    assert len(top) <= 5 and set(top) == set(fake_exp.extras["top_positive"])
+
+
+def test_reuse_skips_the_seed_already_computed(monkeypatch, quadrant_detector, fake_image, fake_exp):
+    """An explanation for the verdict, passed as ``reuse``, is not recomputed (target "verdict" included)."""
+    seeds = []
+    real = lime_explain.explain
+    monkeypatch.setattr(lime_explain, "explain", lambda *a, **k: seeds.append(k["seed"]) or real(*a, **k))
+    s = stability.stability(quadrant_detector, fake_image, target="verdict", seeds=(0, 1, 2), num_samples=N,
+                            reuse=fake_exp)
+    assert seeds == [1, 2] and s["explanations"][0] is fake_exp
+    seeds.clear()
+    stability.stability(quadrant_detector, fake_image, target="real", seeds=(0, 1), num_samples=N, reuse=fake_exp)
+    assert seeds == [0, 1]  # fake_exp shows the evidence for "fake": not reusable for "real"
