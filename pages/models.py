@@ -1,5 +1,7 @@
 """Models: every installed detector compared on the test split, from cached evaluation results."""
 
+import math
+
 import pandas as pd
 import streamlit as st
 
@@ -169,11 +171,12 @@ with tabs[5]:
             target = st.number_input("Target recall on fakes", 0.50, 0.99, 0.90, 0.01, key="models_target_recall",
                                      help="The study cared most about catching fakes. The suggestion is the highest "
                                           "threshold that reaches this recall on the validation split.")
-            suggested = threshold_for_recall(val.y, val.p, target)
+            # floored to the slider's 0.001 step: rounding up could drop a fake below the target recall
+            suggested = math.floor(threshold_for_recall(val.y, val.p, target) * 1000) / 1000
             st.markdown(f"Suggested operating point: **{suggested:.3f}** (chosen on val, checked on test)")
             key = f"models_threshold_{pick}"
             st.button("Use the suggestion", key="models_use_suggestion",
-                      on_click=lambda: st.session_state.update({key: float(round(suggested, 3))}))
+                      on_click=lambda: st.session_state.update({key: float(suggested)}))
             st.session_state.setdefault(key, float(round(current, 3)))
             threshold = st.slider("Threshold on P(fake)", 0.01, 0.99, step=0.001, key=key, format="%.3f")
             rates = pd.DataFrame(split_rates({"val": val, "test": test}, threshold))
