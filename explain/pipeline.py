@@ -126,7 +126,7 @@ def run(detector, image, *, methods: Iterable[str] = METHODS, params: Params = D
     if params.deletion:
         for m in bundle.attributions:
             steps.deletion(m)
-    steps.report(1.0, "Explained")
+    steps.report(1.0, "Done")
     return bundle
 
 

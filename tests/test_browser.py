@@ -120,7 +120,7 @@ def test_explain_page_explains_sample(app_url, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(f"{app_url}/explain", wait_until="domcontentloaded")
     # st.status turns into "Explained" once LIME, stability, Grad-CAM, landmarks and deletion curves are done.
-    expect(page.get_by_text("Explained", exact=True).first).to_be_visible(timeout=240_000)
+    expect(page.get_by_text("Explained", exact=True)).to_be_visible(timeout=240_000)
     expect(page.locator("h3", has_text="Verdict:")).to_contain_text(re.compile("FAKE|REAL"))
     expect(page.get_by_role("tab", name="LIME")).to_be_visible()
     expect(page.get_by_text("Download lime.png")).to_be_visible()
@@ -186,7 +186,7 @@ def test_explain_page_compares_models_side_by_side(app_url, browser, tmp_path):
 
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(f"{app_url}/explain", wait_until="domcontentloaded")
-    expect(page.get_by_text("Explained", exact=True).first).to_be_visible(timeout=240_000)
+    expect(page.get_by_text("Explained", exact=True)).to_be_visible(timeout=240_000)
     page.get_by_text("Compare all models").click()
     page.get_by_role("tab", name="Compare models").click()
     expect(page.get_by_text("Download comparison.png")).to_be_visible(timeout=240_000)

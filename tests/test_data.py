@@ -221,6 +221,8 @@ def test_source_kinds_are_read_from_the_manifest(tmp_path):
     assert files.source_kinds == {"brand_new_gen": "diffusion"}
     assert D.kind_of("brand_new_gen", files.source_kinds) == "diffusion"
     assert D.kind_of("reals_only", files.source_kinds) == "unknown"  # no kind: unknown, never an error
+    assert D.kind_of("reals_only", files.source_kinds, has_fakes=False) == "reals only"  # shown for a real-only source
+    assert D.kind_of("brand_new_gen", files.source_kinds, has_fakes=False) == "diffusion"
     assert files.without_sources(["reals_only"]).source_kinds == files.source_kinds
     assert D.source_kinds(tmp_path / "no_manifest_here") == {}
 

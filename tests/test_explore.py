@@ -230,6 +230,10 @@ def test_errors_by_source_counts_fp_and_fn_separately():
     only_fakes = Scores("m", "test", ["x"], ["c"], np.array([1]), np.array([0.9]), Path("x"))
     row = explore.errors_by_source(only_fakes, 0.5)[0]
     assert row["FP rate"] is None and row["FN"] == 0
+    only_reals = Scores("m", "test", ["y", "z"], ["r", "g"], np.array([0, 1]), np.array([0.1, 0.9]), Path("x"),
+                        {"g": "gan"})
+    kinds = {r["source"]: r["kind"] for r in explore.errors_by_source(only_reals, 0.5)}
+    assert kinds == {"r": "reals only", "g": "gan"}  # a source without fakes has no kind of fake to show
 
 
 def test_coverage_and_score_split(tiny_data, quadrant_detector):

@@ -119,12 +119,13 @@ def class_balance(root: str | os.PathLike) -> list[dict]:
     triples = ((r["split"], r["label"], r["source"]) for r in manifest) if manifest is not None else _walk(root)
     counts = Counter(triples)
     kinds = kinds_from_rows(manifest) if manifest is not None else {}
+    with_fakes = {src for _split, label, src in counts if label == "fake"}
     order = {s: i for i, s in enumerate(SPLITS)}
     keys = sorted({(split, src) for split, _, src in counts}, key=lambda k: (order.get(k[0], len(order)), k))
     rows = []
     for split, src in keys:
         real, fake = counts[(split, "real", src)], counts[(split, "fake", src)]
-        rows.append({"split": split, "source": src, "kind": kind_of(src, kinds),
+        rows.append({"split": split, "source": src, "kind": kind_of(src, kinds, src in with_fakes),
                      "real": real, "fake": fake, "total": real + fake, "share fake": fake / max(real + fake, 1)})
     return rows
 
@@ -372,7 +373,8 @@ def mistakes(scores, threshold: float, root: str | os.PathLike | None = None) ->
     ``root``), file (as scored), source, kind, truth and p_fake."""
     paths, sources, y, p = _columns(scores)
     kinds = getattr(scores, "kinds", None) or {}
-    rows = [{"path": resolve(f, root), "file": f, "source": s, "kind": kind_of(s, kinds),
+    with_fakes = {s for s, t in zip(sources, y) if t == 1}
+    rows = [{"path": resolve(f, root), "file": f, "source": s, "kind": kind_of(s, kinds, s in with_fakes),
              "truth": CLASSES[int(t)], "p_fake": float(q)} for f, s, t, q in zip(paths, sources, y, p)]
     fp = [r for r, t, q in zip(rows, y, p) if t == 0 and q >= threshold]
     fn = [r for r, t, q in zip(rows, y, p) if t == 1 and q < threshold]
@@ -407,7 +409,7 @@ def errors_by_source(scores, threshold: float) -> list[dict]:
     rows = []
     for s, c in acc.items():
         n = c["n real"] + c["n fake"]
-        rows.append({"source": s, "kind": kind_of(s, kinds), "n real": c["n real"],
+        rows.append({"source": s, "kind": kind_of(s, kinds, c["n fake"] > 0), "n real": c["n real"],
                      "n fake": c["n fake"], "FP": c["FP"], "FP rate": c["FP"] / c["n real"] if c["n real"] else None,
                      "FN": c["FN"], "FN rate": c["FN"] / c["n fake"] if c["n fake"] else None,
                      "errors": c["FP"] + c["FN"], "error rate": (c["FP"] + c["FN"]) / n})

@@ -114,7 +114,7 @@ def source_rows(all_scores: dict[str, Scores], thresholds: dict[str, float]) -> 
             y, p = s.y[mask], s.p[mask]
             pred = p >= t
             rows.append({
-                "model": name, "source": source, "kind": kind_of(source, s.kinds),
+                "model": name, "source": source, "kind": kind_of(source, s.kinds, bool((y == 1).any())),
                 "n real": int((y == 0).sum()), "n fake": int((y == 1).sum()),
                 "accuracy": float((pred == (y == 1)).mean()),
                 "reals passed": float((~pred[y == 0]).mean()) if (y == 0).any() else None,

@@ -20,6 +20,7 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "faces128"
 
 UNKNOWN = "unknown"  # the source or kind of a file nothing names
+REALS_ONLY = "reals only"  # the "kind" shown for a source with no fakes (the manifest gives it none)
 
 
 class DataError(ValueError):
@@ -118,9 +119,9 @@ def source_kinds(root: str | os.PathLike) -> dict[str, str]:
         return kinds_from_rows(csv.DictReader(fh))
 
 
-def kind_of(source: str, kinds: dict[str, str]) -> str:
-    """The kind of ``source``'s fakes, or :data:`UNKNOWN`."""
-    return kinds.get(source) or UNKNOWN
+def kind_of(source: str, kinds: dict[str, str], has_fakes: bool = True) -> str:
+    """The kind of ``source``'s fakes; :data:`REALS_ONLY` for a source without fakes and kind, else :data:`UNKNOWN`."""
+    return kinds.get(source) or (UNKNOWN if has_fakes else REALS_ONLY)
 
 
 def source_of(filename: str) -> str:
