@@ -10,83 +10,20 @@ input image); each pixel belongs to exactly one region (eyes, then nose, then mo
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
-from explain.base import Explanation, check_image
-from models.data import faces
+from explain.base import Explanation
+from models.data.landmarks import INNER, MIN_CONFIDENCE, REGIONS, Landmarks, detect_landmarks, region_map
 
-REGIONS = ("left_eye", "right_eye", "nose", "mouth", "rest_of_face", "outside_face")
-INNER = REGIONS[:4]
+__all__ = ["INNER", "MIN_CONFIDENCE", "REGIONS", "REGION_NAMES", "Landmarks", "RegionSummary", "detect_landmarks", "region_map",
+           "summarize"]
+
 REGION_NAMES = {  # display name of each region
     "left_eye": "left eye", "right_eye": "right eye", "nose": "nose", "mouth": "mouth",
     "rest_of_face": "rest of face", "outside_face": "outside the face",
 }
-MIN_CONFIDENCE = 0.9
-
-_detector = None  # tests may put a stand-in mtcnn here; otherwise models.faces' shared detector is used
-
-
-@dataclass(frozen=True)
-class Landmarks:
-    box: tuple[float, float, float, float]  # x, y, w, h in image pixels
-    left_eye: tuple[float, float]  # (x, y), the eye with the smaller x
-    right_eye: tuple[float, float]
-    nose: tuple[float, float]
-    mouth_left: tuple[float, float]
-    mouth_right: tuple[float, float]
-    confidence: float = 1.0
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-
-
-def _mtcnn():
-    """The one MTCNN instance shared with models.faces (loaded once per process)."""
-    return _detector if _detector is not None else faces._mtcnn()
-
-
-def detect_landmarks(image: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> Landmarks | None:
-    """The largest confident face's landmarks in ``image`` (a face crop), or None when no face is found."""
-    image = check_image(image)
-    with faces._lock:
-        found = _mtcnn().detect_faces(image)
-    found = [f for f in found if f.get("confidence", 0) >= min_confidence and f.get("keypoints")]
-    if not found:
-        return None
-    face = max(found, key=lambda f: f["box"][2] * f["box"][3])
-    k = {name: (float(x), float(y)) for name, (x, y) in face["keypoints"].items()}
-    eyes = sorted([k["left_eye"], k["right_eye"]])  # viewer's left first
-    mouth = sorted([k["mouth_left"], k["mouth_right"]])
-    return Landmarks(box=tuple(float(v) for v in face["box"]), left_eye=eyes[0], right_eye=eyes[1], nose=k["nose"],
-                     mouth_left=mouth[0], mouth_right=mouth[1], confidence=float(face["confidence"]))
-
-
-def _ellipse(shape, center, rx, ry) -> np.ndarray:
-    h, w = shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    return ((xx + 0.5 - center[0]) / max(rx, 1e-6)) ** 2 + ((yy + 0.5 - center[1]) / max(ry, 1e-6)) ** 2 <= 1.0
-
-
-def region_map(shape: tuple[int, int], lm: Landmarks) -> np.ndarray:
-    """HxW int map: index into REGIONS for every pixel."""
-    le, re, nose = np.array(lm.left_eye), np.array(lm.right_eye), np.array(lm.nose)
-    ml, mr = np.array(lm.mouth_left), np.array(lm.mouth_right)
-    iod = max(float(np.linalg.norm(re - le)), 4.0)
-    out = np.full(shape, REGIONS.index("outside_face"), dtype=np.int8)
-    x, y, w, h = lm.box
-    face = _ellipse(shape, (x + w / 2, y + h / 2), w / 2 * 1.05, h / 2 * 1.05)
-    out[face] = REGIONS.index("rest_of_face")
-    mouth_c = (ml + mr) / 2
-    mouth_w = float(np.linalg.norm(mr - ml))
-    nose_c = nose - np.array([0.0, 0.15 * iod])
-    # Painted from the outermost inward, so eyes win over the nose, and the nose over the mouth.
-    out[_ellipse(shape, mouth_c, mouth_w / 2 + 0.15 * iod, 0.28 * iod)] = REGIONS.index("mouth")
-    out[_ellipse(shape, nose_c, 0.25 * iod, 0.38 * iod)] = REGIONS.index("nose")
-    out[_ellipse(shape, le, 0.36 * iod, 0.24 * iod)] = REGIONS.index("left_eye")
-    out[_ellipse(shape, re, 0.36 * iod, 0.24 * iod)] = REGIONS.index("right_eye")
-    return out
 
 
 @dataclass

@@ -53,6 +53,13 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=4, help="threads decoding/augmenting batches (v1)")
     p.add_argument("--exclude-source", action="append", default=[], metavar="SOURCE",
                    help="leave this source out of train and val (repeatable; test keeps it): cross-source studies")
+    p.add_argument("--pseudo-ratio", type=float, default=None,
+                   help="v2: self-blended pseudo-fakes per epoch, as a share of the training reals (default 0.5; "
+                        "0 = none)")
+    p.add_argument("--map-weight", type=float, default=None, help="v2: weight of the manipulation map's loss (1.0)")
+    p.add_argument("--map-supervision", default=None, choices=("all", "pseudo", "ciplab", "none"),
+                   help="v2: where the map's targets come from: pseudo-fake masks, ciplab region labels, both "
+                        "(all, the default) or none")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 

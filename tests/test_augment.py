@@ -88,7 +88,32 @@ def test_jitter_is_mild():
 def test_config_round_trips():
     cfg = Augmenter().config()
     assert Augmenter(**cfg) == Augmenter()
-    assert set(cfg) == {"flip", "shift", "rescale_p", "rescale_range", "jpeg_p", "jpeg_quality", "jitter"}
+    assert set(cfg) == {"flip", "shift", "rescale_p", "rescale_range", "jpeg_p", "jpeg_quality", "jitter", "chroma_p"}
+
+
+def test_a_mask_moves_exactly_with_the_image():
+    # geometry only (no photometric steps): the mask must land where the image content lands
+    aug = Augmenter(flip=True, shift=0.1, rescale_p=0, jpeg_p=0, jitter=0)
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[4:10, 20:28] = 255
+    mask = (img[..., 0] > 0).astype(np.float32)
+    for seed in range(12):
+        out, moved = aug.one_with_mask(img, mask, np.random.default_rng(seed))
+        np.testing.assert_array_equal(out[..., 0] > 0.5, moved > 0.5)
+        plain = aug.one(img, np.random.default_rng(seed))  # the same draws without a mask
+        np.testing.assert_array_equal(plain, out)
+
+
+def test_chroma_subsampling_keeps_luma_and_blurs_colour():
+    from models.data.augment import subsample_chroma
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    out = subsample_chroma(img)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    luma = lambda a: a.astype(float) @ [0.299, 0.587, 0.114]  # noqa: E731
+    assert np.abs(luma(out) - luma(img)).mean() < 12 < np.abs(out.astype(float) - img).mean() + 12
+    assert not np.array_equal(out, img)
 
 
 # --- ArrayBatches -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from conftest import quadrant_image
 from explain import regions as R
 from explain import render
 from explain.base import Explanation
+from models.data import landmarks as L
 
 SHAPE = (128, 128)
 LM = R.Landmarks(box=(24, 20, 80, 100), left_eye=(48, 60), right_eye=(80, 60), nose=(64, 80),
@@ -82,7 +83,7 @@ def test_detect_landmarks_sorts_eyes_and_picks_the_largest_confident_face(monkey
         face((24, 20, 80, 100), 0.97),  # confident, largest; eyes and mouth corners given swapped
     ]
     fake = FakeMTCNN(faces)
-    monkeypatch.setattr(R, "_detector", fake)
+    monkeypatch.setattr(L, "_detector", fake)
     lm = R.detect_landmarks(np.zeros((128, 128, 3), np.uint8))
     assert fake.calls == 1
     assert lm == R.Landmarks(box=(24.0, 20.0, 80.0, 100.0), left_eye=(48.0, 60.0), right_eye=(80.0, 60.0),
@@ -94,9 +95,9 @@ def test_detect_landmarks_sorts_eyes_and_picks_the_largest_confident_face(monkey
 
 
 def test_detect_landmarks_none_without_a_confident_face(monkeypatch):
-    monkeypatch.setattr(R, "_detector", FakeMTCNN([face((0, 0, 50, 50), 0.3)]))
+    monkeypatch.setattr(L, "_detector", FakeMTCNN([face((0, 0, 50, 50), 0.3)]))
     assert R.detect_landmarks(np.zeros((64, 64, 3), np.uint8)) is None
-    monkeypatch.setattr(R, "_detector", FakeMTCNN([]))
+    monkeypatch.setattr(L, "_detector", FakeMTCNN([]))
     assert R.detect_landmarks(np.zeros((64, 64, 3), np.uint8)) is None
 
 

@@ -56,6 +56,16 @@ def _mtcnn():
     return _detector
 
 
+def shared_mtcnn():
+    """The process's one MTCNN detector (built on first use); hold :func:`mtcnn_lock` while calling it."""
+    return _mtcnn()
+
+
+def mtcnn_lock() -> threading.RLock:
+    """The lock that serialises calls into the shared MTCNN (it is not thread-safe)."""
+    return _lock
+
+
 def _rgb(image) -> np.ndarray:
     arr = as_rgb_uint8(image)
     if min(arr.shape[:2]) < 1:

@@ -82,11 +82,9 @@ def predict_arrays(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
 
-def fit(model, recipe, x_train, y_train, x_val, y_val, *, epochs, batch_size, seed, patience,
-        learning_rate=None, checkpoint_dir=None, callbacks=(), workers=4):
-    """Train with AdamW, linear warm-up then cosine decay, early stopping on validation ROC AUC."""
-    steps = math.ceil(len(x_train) / batch_size)
-    peak = learning_rate or recipe.learning_rate
+def adamw(recipe, epochs: int, steps: int, peak: float) -> keras.optimizers.Optimizer:
+    """AdamW with the recipe's weight decay: linear warm-up for ``recipe.warmup_epochs`` to ``peak``, then cosine
+    decay to 1% of it over the remaining steps."""
     warmup = min(recipe.warmup_epochs * steps, max(0, epochs * steps - 1))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=peak / 100 if warmup else peak,
@@ -95,8 +93,15 @@ def fit(model, recipe, x_train, y_train, x_val, y_val, *, epochs, batch_size, se
         warmup_target=peak if warmup else None,
         warmup_steps=warmup,
     )
+    return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=recipe.weight_decay)
+
+
+def fit(model, recipe, x_train, y_train, x_val, y_val, *, epochs, batch_size, seed, patience,
+        learning_rate=None, checkpoint_dir=None, callbacks=(), workers=4):
+    """Train with AdamW, linear warm-up then cosine decay, early stopping on validation ROC AUC."""
+    peak = learning_rate or recipe.learning_rate
     model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=recipe.weight_decay),
+        optimizer=adamw(recipe, epochs, math.ceil(len(x_train) / batch_size), peak),
         loss=keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing),
         metrics=["accuracy", keras.metrics.AUC(name="auc")],
     )

@@ -44,6 +44,9 @@ class TrainConfig:
     time_limit: float | None = None  # minutes
     workers: int = 4
     exclude_source: tuple[str, ...] = ()
+    pseudo_ratio: float | None = None  # v2 only: self-blended pseudo-fakes per epoch / training reals
+    map_weight: float | None = None  # v2 only: weight of the manipulation map's loss
+    map_supervision: str | None = None  # v2 only: all | pseudo | ciplab | none (ablation)
     quiet: bool = False
     argv: tuple[str, ...] = ()  # the command line, recorded in the metadata
 
@@ -249,6 +252,28 @@ def _fit_portable(cfg: TrainConfig, recipe, model, root, image_size, batch_size,
     return history, early, predict, config
 
 
+def _fit_selfblend(cfg: TrainConfig, recipe, model, root, image_size, batch_size, patience, callbacks):
+    """detector_v2: real fakes plus self-blended pseudo-fakes, with the manipulation map (models.training.selfblend)."""
+    from models.training import selfblend
+    from models.training.portable import load_arrays
+
+    train_files, val_files = (_split_files(root, s, cfg.exclude_source) for s in ("train", "val"))
+    defaults = selfblend.SelfBlendConfig()
+    sb = selfblend.SelfBlendConfig(
+        pseudo_ratio=defaults.pseudo_ratio if cfg.pseudo_ratio is None else cfg.pseudo_ratio,
+        map_weight=defaults.map_weight if cfg.map_weight is None else cfg.map_weight,
+        supervision=cfg.map_supervision or defaults.supervision, map_size=model.get_layer("mask").output.shape[1])
+    history, early, config = selfblend.fit(
+        model, recipe, train_files, val_files, image_size, epochs=cfg.epochs, batch_size=batch_size, seed=cfg.seed,
+        patience=patience, cfg=sb, learning_rate=cfg.learning_rate, checkpoint_dir=cfg.checkpoint_dir,
+        callbacks=callbacks, workers=cfg.workers)
+
+    def predict(files):
+        return selfblend.predict_p_fake(model, load_arrays(files, image_size))
+
+    return history, early, predict, config
+
+
 def train_spectrum(cfg: TrainConfig) -> dict:
     """The spectrum baseline: log power spectrum features -> standardised logistic regression (scikit-learn)."""
     from models.detectors import spectrum
@@ -295,6 +320,10 @@ def _check_options(cfg: TrainConfig) -> None:
         raise ValueError("--weights and --trainable-base apply to --arch xception only")
     if cfg.members is not None and cfg.arch != "ensemble":
         raise ValueError("--members applies to --arch ensemble only")
+    v2_only = {"--pseudo-ratio": cfg.pseudo_ratio, "--map-weight": cfg.map_weight,
+               "--map-supervision": cfg.map_supervision}
+    if cfg.arch != "v2" and any(v is not None for v in v2_only.values()):
+        raise ValueError(f"{', '.join(k for k, v in v2_only.items() if v is not None)} apply to --arch v2 only")
 
 
 def _seed(seed: int) -> None:
@@ -349,7 +378,8 @@ def train(cfg: TrainConfig) -> dict:
     _seed(cfg.seed)
     model, image_size, options, extra = _build(cfg, recipe, cfg.image_size or recipe.default_input_size)
     callbacks, time_limit = _callbacks(cfg, len(train_files), batch_size)
-    fit = {"portable": _fit_portable, "frozen_features": _fit_frozen_features}.get(recipe.trainer, _fit_study)
+    fit = {"portable": _fit_portable, "frozen_features": _fit_frozen_features,
+           "selfblend": _fit_selfblend}.get(recipe.trainer, _fit_study)
     started = time.time()
     history, early, predict, fit_config = fit(cfg, recipe, model, root, image_size, batch_size, patience, callbacks)
     seconds = time.time() - started
@@ -365,7 +395,9 @@ def train(cfg: TrainConfig) -> dict:
            "batch_size": batch_size, **fit_config, "loss": "binary_crossentropy", "seed": cfg.seed,
            "train_seconds": round(seconds, 1), "stopped_by_time_limit": bool(time_limit and time_limit.stopped)}
     metadata = {"name": model_path.stem, "architecture": cfg.arch, "description": recipe.description,
-                "input_size": image_size, "labels": {"real": 0, "fake": 1}, "output": "sigmoid P(fake)",
+                "input_size": image_size, "labels": {"real": 0, "fake": 1},
+                "output": "sigmoid P(fake)" if len(model.outputs) == 1 else
+                "outputs p_fake (sigmoid P(fake)) and mask (sigmoid manipulation map)",
                 "params": int(model.count_params()), **extra,
                 "train_config": {"command": cfg.command, "arch": cfg.arch, **run},
                 "history": hist, "data": fingerprint(root), "versions": training_versions(),
