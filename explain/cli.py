@@ -1,8 +1,8 @@
-"""``python -m explain IMAGE [--model M] [--method lime|gradcam|activations|regions|all] [--out DIR] [--json] [--report OUT.html]``
+"""``python -m explain IMAGE [--model M] [--method lime|gradcam|activations|manipulation|regions|all] [--out DIR] [--json] [--report OUT.html]``
 
 Explains one face image: writes the figures as PNGs into DIR and prints a summary (verdict at the model's
 operating point, calibrated P(fake), the threshold, top regions with their scores, deletion-curve areas,
-seconds per method). With --json, stdout holds exactly one JSON object. With --report, also a self-contained HTML
+seconds per method). "all" includes the manipulation map only for a model with a map head. With --json, stdout holds exactly one JSON object. With --report, also a self-contained HTML
 report (explain.report: every model's verdict, LIME, Grad-CAM, regions, deletion curves, parameters, model versions),
 built from the same explanations (what --method left out is computed for it). Exit status 0 on success, 2 on bad input (one line on stderr, never a traceback).
 """
@@ -16,8 +16,9 @@ from pathlib import Path
 
 from explain.params import DEFAULTS, Params
 
-METHODS = ("lime", "gradcam", "activations", "regions", "all")
+METHODS = ("lime", "gradcam", "activations", "regions", "all", "manipulation")
 PIPELINE_METHODS = {"lime": ("lime", "regions"), "gradcam": ("gradcam", "regions"), "activations": ("activations",),
+                    "manipulation": ("manipulation",),
                     "regions": ("lime", "gradcam", "regions"), "all": ("lime", "gradcam", "activations", "regions")}
 
 
@@ -67,7 +68,7 @@ def run(args) -> dict:
     params = params_of(args)
     detector = load_model(args.model)
     photo = load_image(args.image)
-    crops, kind, warnings = analyse(photo, args.crop)
+    crops, kind, warnings = analyse(photo, args.crop, recipe=detector.crop_recipe)
     if not 1 <= args.face <= len(crops):
         raise ValueError(f"--face {args.face}: the image has {len(crops)} face(s)")
     for w in warnings:
@@ -76,7 +77,10 @@ def run(args) -> dict:
     out = Path(args.out or Path("explain_out") / Path(args.image).stem)
     out.mkdir(parents=True, exist_ok=True)
     cache = pipeline.memory_cache()
-    bundle = pipeline.run(detector, image, methods=PIPELINE_METHODS[args.method], params=params, cache=cache)
+    methods = PIPELINE_METHODS[args.method]
+    if args.method == "all" and pipeline.applies(detector, "manipulation"):
+        methods = (*methods, "manipulation")
+    bundle = pipeline.run(detector, image, methods=methods, params=params, cache=cache)
     summary = summarize(args, detector, bundle, kind, crops, face)
     figures = write_figures(bundle, image, out, summary)
     if args.report:
@@ -88,6 +92,8 @@ def run(args) -> dict:
 def summarize(args, detector, bundle, kind: str, crops: list, face) -> dict:
     """The JSON summary of a pipeline run (figures are added as they are written)."""
     want = set(METHODS[:4]) if args.method == "all" else {args.method}
+    from explain import manipulation
+
     summary = {"path": args.image, "model": bundle.model, "verdict": bundle.verdict, "p_fake": bundle.p_fake,
                "threshold": bundle.threshold, "calibrated": detector.calibration is not None,
                "crop": kind, "face": args.face, "faces_found": sum(f is not None for f, _ in crops),
@@ -101,10 +107,15 @@ def summarize(args, detector, bundle, kind: str, crops: list, face) -> dict:
     if "activations" in bundle.explanations:
         e = bundle.explanations["activations"]
         summary["activations"] = {"layer": e.extras["layer"], "n_channels": int(e.extras["n_channels"])}
+    if "manipulation" in bundle.explanations:
+        e = bundle.explanations["manipulation"]
+        summary["manipulation"] = {k: e.extras[k] for k in ("mean", "max", "share_over_half")}
     for method in bundle.not_applicable:
         if method in want:
             summary.setdefault("not_applicable", []).append(method)
-            print(f"warning: {method} does not apply to {detector.name} (not a neural network)", file=sys.stderr)
+            line = (manipulation.not_applicable_line(detector) if method == "manipulation"
+                    else f"{method} does not apply to {detector.name} (not a neural network)")
+            print(f"warning: {line}", file=sys.stderr)
     if bundle.face_found is not None:
         summary["face_found"] = bundle.face_found
         for name in bundle.attributions:
@@ -137,6 +148,8 @@ def write_figures(bundle, image, out: Path, summary: dict) -> dict[str, bytes]:
     if "activations" in ex:
         save(render.activation_grid(ex["activations"]), "activations")
         save(render.activation_zoom(ex["activations"]), "activation_zoom")
+    if "manipulation" in ex:
+        save(render.manipulation_overlay(ex["manipulation"], image), "manipulation")
     for name, s in bundle.regions.items():
         save(render.region_bars(s), f"regions_{name}")
     if bundle.regions:

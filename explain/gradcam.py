@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from explain.base import Explanation, calibrated, check_image, resolve_target, to_image_size
-from explain.layers import CONV_TYPES, compiled, find_layer, forward, list_layers, spatial_map
+from explain.layers import CONV_TYPES, compiled, find_layer, forward, list_layers, p_fake_layers, spatial_map
 
 METHOD = "gradcam"
 VARIANTS = ("gradcam", "hirescam")
@@ -34,12 +34,13 @@ def conv_layers(detector) -> list[str]:
 
 
 def default_layer(detector) -> str:
-    """The last conv layer of the model (searching nested models too).
+    """The last conv layer of the model (searching nested models too) that feeds P(fake): with a two-output
+    model, the mask head's own convs are skipped (P(fake) does not depend on them).
 
     For an ensemble, the last conv layer of its first member (the strongest, by convention of
     ``--members``), not of whichever member happens to come last.
     """
-    names = conv_layers(detector)
+    names = p_fake_layers(_keras_model(detector), CONV_TYPES)
     if not names:
         raise ValueError(f"{detector.name}: the model has no conv layers to compute Grad-CAM on")
     members = (getattr(detector, "metadata", None) or {}).get("members") or []
@@ -58,7 +59,7 @@ def _keras_model(detector):
 
 
 def _gradient_fn(get_model, ref):
-    """``x -> (A, P(fake), dP(fake)/dA)`` for the layer ``ref``."""
+    """``x -> (A, P(fake), dP(fake)/dA)`` for the layer ``ref`` (the ``p_fake`` output of a two-output model)."""
     import tensorflow as tf
 
     def fn(x):

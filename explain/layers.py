@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import keras
 
+from models.detectors.base import P_FAKE, n_outputs, output_index, select_output
+
 CONV_TYPES = tuple(
     getattr(keras.layers, n)
     for n in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose")
@@ -150,14 +152,41 @@ def _run(model, x, path: tuple, captured: list):
 
 
 def forward(model, ref: LayerRef, x):
-    """One pass of ``model`` on ``x``: ``(layer_output, model_output)`` (eager or inside tf.function)."""
+    """One pass of ``model`` on ``x``: ``(layer_output, p_fake_output)`` (eager or inside tf.function).
+
+    For a model with several outputs (``p_fake`` and ``mask``) the second element is the ``p_fake`` output."""
     if _graph_of(model) is None and not isinstance(model, keras.Sequential):
         raise ValueError(f"model {model.name!r} is not functional or Sequential; cannot read its layers")
     captured: list = []
     out = _run(model, x, ref.path, captured)
     if not captured:
         raise ValueError(f"layer {ref.name!r} is not on the path from the model's input to its output")
-    return captured[0], out
+    return captured[0], select_output(out, model, P_FAKE)
+
+
+def feeding_layers(model, output: str = P_FAKE) -> set[str] | None:
+    """Names of the top-level layers the output ``output`` depends on; None for a one-output model (all do)."""
+    if n_outputs(model) < 2:
+        return None
+    index = output_index(model, output)
+    stack, seen, names = [model.outputs[0 if index is None else index]], set(), set()
+    while stack:
+        history = getattr(stack.pop(), "_keras_history", None)
+        if history is None or id(history[0]) in seen:
+            continue
+        op = history[0]
+        seen.add(id(op))
+        names.add(op.name)
+        node = op._inbound_nodes[history[1]] if getattr(op, "_inbound_nodes", None) else None
+        stack.extend(getattr(node, "input_tensors", ()) or ())
+    return names
+
+
+def p_fake_layers(model, types: tuple) -> list[str]:
+    """:func:`list_layers` restricted to layers that feed the ``p_fake`` output (all, for one output)."""
+    names = list_layers(model, types)
+    feeding = feeding_layers(model)
+    return names if feeding is None else [n for n in names if n.split("/", 1)[0] in feeding]
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -1,11 +1,12 @@
-"""One explanation pipeline: LIME -> stability -> Grad-CAM -> activations -> landmarks -> regions -> deletion curves.
+"""One explanation pipeline: LIME -> stability -> Grad-CAM -> activations -> manipulation map -> landmarks -> regions
+-> deletion curves.
 
 :func:`run` is what the Explain page, ``python -m explain`` and the HTML report (:mod:`explain.report.image`)
 call; :class:`Params` (from :mod:`explain.params`) holds every parameter with *the* default, and
 :class:`Bundle` everything computed: the verdict, each :class:`~explain.base.Explanation` by method, the
 facial-region summaries, the evaluation metrics (deletion curves, LIME's stability across seeds), the
 seconds per step and the methods that do not apply to the detector (Grad-CAM and activations need a neural
-network). No Streamlit here.
+network, the manipulation map a detector with a map head). No Streamlit here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from explain import activations, gradcam, lime, regions
+from explain import activations, gradcam, lime, manipulation, regions
 from explain.base import Explanation, check_image, resolve_target
 from explain.metrics import faithfulness
 from explain.metrics import stability as stability_metric
@@ -26,7 +27,7 @@ from models.detectors.labels import verdict
 
 __all__ = ["ATTRIBUTIONS", "DEFAULTS", "METHODS", "Bundle", "Params", "applies", "memory_cache", "run"]
 
-METHODS = ("lime", "gradcam", "activations", "regions")  # what run() can be asked for
+METHODS = ("lime", "gradcam", "activations", "manipulation", "regions")  # what run() can be asked for
 ATTRIBUTIONS = ("lime", "gradcam")  # the explanations region summaries and deletion curves are made of
 
 Progress = Callable[[float, str], None]
@@ -60,13 +61,16 @@ class Bundle:
 
 def applies(detector, method: str) -> bool:
     """Whether ``method`` can explain ``detector``: Grad-CAM needs a Keras model with a conv layer,
-    activations a Keras model; LIME and regions apply to any detector."""
+    activations a Keras model, the manipulation map a detector with a map head (``supports_manipulation_map``);
+    LIME and regions apply to any detector."""
     if method == "gradcam":
         return bool(getattr(detector, "supports_gradcam", True) and getattr(detector, "keras_model", None) is not None
                     and gradcam.conv_layers(detector))
     if method == "activations":
         return bool(getattr(detector, "supports_activations", True)
                     and getattr(detector, "keras_model", None) is not None)
+    if method == "manipulation":
+        return manipulation.applies(detector)
     return method in METHODS
 
 
@@ -86,11 +90,12 @@ def _no_cache(_key: tuple, compute: Callable[[], Any]):
     return compute()
 
 
-def run(detector, image, *, methods: Iterable[str] = METHODS, params: Params = DEFAULTS,
+def run(detector, image, *, methods: Iterable[str] | None = None, params: Params = DEFAULTS,
         progress: Progress | None = None, cache: Cache | None = None) -> Bundle:
     """Explain ``detector``'s verdict on ``image`` (an HxWx3 uint8 face crop) with ``methods``.
 
-    ``methods``: any of :data:`METHODS`; "regions" summarises the LIME and Grad-CAM explanations computed per
+    ``methods``: any of :data:`METHODS` (None: all of them, the manipulation map only where it applies, so
+    that it is never listed as not applicable by default); "regions" summarises the LIME and Grad-CAM explanations computed per
     facial region (mtcnn landmarks). Deletion curves (``params.deletion``) are made for each of those too,
     LIME's stability across seeds when ``params.stability``. Methods the detector does not support are
     skipped and listed in ``Bundle.not_applicable``. ``progress(fraction, message)`` is called as steps
@@ -98,7 +103,9 @@ def run(detector, image, *, methods: Iterable[str] = METHODS, params: Params = D
     ``key`` or stores ``compute()``; keys name a step and its parameters but not the detector or the image,
     so a cache must belong to one (detector, image) pair (see :func:`memory_cache`).
     """
-    asked = set(methods)
+    asked = set(METHODS if methods is None else methods)
+    if methods is None and not applies(detector, "manipulation"):
+        asked.discard("manipulation")
     unknown = asked - set(METHODS)
     methods = tuple(m for m in METHODS if m in asked)
     if unknown:
@@ -110,7 +117,7 @@ def run(detector, image, *, methods: Iterable[str] = METHODS, params: Params = D
                     target=resolve_target(params.target, p_fake, threshold), params=params)
     steps = _Steps(detector, image, params, bundle, cache or _no_cache, progress)
     for m in methods:
-        if m in ("gradcam", "activations") and not applies(detector, m):
+        if m in ("gradcam", "activations", "manipulation") and not applies(detector, m):
             bundle.not_applicable.append(m)
     steps.plan(methods)
     if "lime" in methods:
@@ -121,6 +128,8 @@ def run(detector, image, *, methods: Iterable[str] = METHODS, params: Params = D
         steps.gradcam()
     if "activations" in methods and "activations" not in bundle.not_applicable:
         steps.activations()
+    if "manipulation" in methods and "manipulation" not in bundle.not_applicable:
+        steps.manipulation()
     if "regions" in methods and bundle.attributions:
         steps.regions()
     if params.deletion:
@@ -147,7 +156,7 @@ class _Steps:
     def plan(self, methods: tuple[str, ...]) -> None:
         """Relative cost of each step that will run, so that ``progress`` moves evenly."""
         runs = [m for m in methods if m not in self.bundle.not_applicable]
-        cost = {"lime": 10.0, "gradcam": 1.0, "activations": 1.0, "regions": 1.0}
+        cost = {"lime": 10.0, "gradcam": 1.0, "activations": 1.0, "manipulation": 1.0, "regions": 1.0}
         self.weights = {m: cost[m] for m in runs}
         if "lime" in runs and self.params.stability:
             self.weights["stability"] = 10.0 * (self.params.stability_runs - 1)
@@ -211,6 +220,14 @@ class _Steps:
                                                    order=p.activations_order, channel=p.activations_channel))
         self.bundle.explanations["activations"] = e
         self.finish("activations", e.seconds)
+
+    def manipulation(self) -> None:
+        p = self.params
+        self.within("manipulation", 0.0, "Manipulation map")
+        e = self.cache(("manipulation", p.target),
+                       lambda: manipulation.explain(self.detector, self.image, target=p.target))
+        self.bundle.explanations["manipulation"] = e
+        self.finish("manipulation", e.seconds)
 
     def regions(self) -> None:
         self.within("regions", 0.0, "Finding facial landmarks (mtcnn)")

@@ -74,6 +74,21 @@ def gradcam_overlay(expl: Explanation, image: np.ndarray):
     return fig
 
 
+def manipulation_overlay(expl: Explanation, image: np.ndarray):
+    """The manipulation map (P(manipulated) per pixel, ``extras["map"]``) over the image, with a colour bar."""
+    heat = expl.extras.get("map", np.abs(expl.attribution))
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 4))
+    axes[0].imshow(image)
+    axes[0].set_title("Input")
+    axes[1].imshow(image)
+    im = axes[1].imshow(np.clip(heat, 0, 1), cmap="magma", alpha=0.55, vmin=0, vmax=1)
+    axes[1].set_title(f"Manipulation map: P(manipulated) per pixel (P(fake) {expl.p_fake:.3f})", fontsize=9)
+    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
+    for ax in axes:
+        ax.axis("off")
+    return fig
+
+
 def activation_grid(expl: Explanation, cols: int = 8):
     """Up to 32 channels in an 8x4 grid (viridis), as in the study."""
     maps, channels = expl.extras["maps"], expl.extras["channels"]

@@ -12,6 +12,9 @@ The operating point is the threshold verdicts use: ``metadata["operating_point"]
 :func:`reliability` gives the data of a reliability diagram (plus ECE and Brier score).
 
 CLI: ``python -m models.calibration NAME [NAME ...] | --all [--data ROOT] [--target-recall R]``.
+``--unsure [--max-flagged F]`` instead fits only the "unsure" band (``Detector.unsure``) on val and stores it as
+``metadata["unsure"]``: the (delta, epsilon) that flags at most F (default 0.10) of the val images while
+catching the most val errors (models.analysis.calibration.fit_unsure); the calibration is left as it is.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from models.analysis.calibration import calibrate_model, decode_split
+from models.analysis.calibration import UNSURE_MAX_FLAGGED, calibrate_model, decode_split, fit_unsure_model
 from models.detectors.registry import resolve_model_path
 
 
@@ -33,6 +36,11 @@ def parse_args(argv=None):
     p.add_argument("--target-recall", type=float, default=None,
                    help="also save the operating point: the highest threshold catching this share of val fakes")
     p.add_argument("--bins", type=int, default=10, help="reliability bins for ECE (default 10)")
+    p.add_argument("--unsure", action="store_true",
+                   help="fit only the 'unsure' band (delta on the spread over views, epsilon around the threshold) "
+                        "on val and store it in the JSON; the calibration is kept")
+    p.add_argument("--max-flagged", type=float, default=UNSURE_MAX_FLAGGED,
+                   help=f"with --unsure: the largest share of val images flagged unsure (default {UNSURE_MAX_FLAGGED})")
     return p.parse_args(argv)
 
 
@@ -51,7 +59,14 @@ def main(argv=None) -> int:
             raise ValueError("no installed models")
         paths = [resolve_model_path(name).resolve() for name in names]  # an unknown name fails before any decoding
         root = data_root(args.data)
+        if not 0 <= args.max_flagged <= 1:
+            raise ValueError(f"--max-flagged must be in [0, 1], not {args.max_flagged}")
         split_data = decode_split(root, "val", progress=True)
+        if args.unsure:
+            for name, path in zip(names, paths):
+                print(_unsure_line(name, fit_unsure_model(path, root, max_flagged=args.max_flagged,
+                                                          split_data=split_data)), flush=True)
+            return 0
         for name, path in zip(names, paths):
             r = calibrate_model(path, root, target_recall=args.target_recall, bins=args.bins, split_data=split_data)
             line = (f"{name}: a={r['a']:.4f} b={r['b']:+.4f} on {r['n']} val images; "
@@ -70,6 +85,12 @@ def main(argv=None) -> int:
               else f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _unsure_line(name: str, b: dict) -> str:
+    caught = "no val errors" if b["errors_caught"] is None else f"{b['errors_caught']:.1%} of {b['errors']} val errors caught"
+    return (f"{name}: unsure when spread > {b['delta']:g} or |P(fake) - {b['threshold']:.3f}| < {b['epsilon']:g}; "
+            f"{b['flagged']:.1%} of {b['n']} val images flagged, {caught}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ INPUT: image files, folders (searched recursively for images) and ``.zip`` archi
 more line per further face). P(fake) is calibrated, and the verdict uses the model's saved operating
 point (``threshold`` in the --json rows; 0.5 when none is saved). Faces are found with mtcnn and cropped
 as the training data was (--crop auto); with no face the centre square is scored and a warning printed.
-A file that cannot be read gets a one-line error and the others go on. ``--csv OUT`` writes one row per
+A file that cannot be read gets a one-line error and the others go on. --json rows (and each of their
+"faces") carry ``unsure`` and ``spread`` (models.detectors.base: "unsure", defined once). ``--csv OUT`` writes one row per
 face instead (``-``: standard output), streaming, with a progress bar. Exit status 0 when every file
 succeeded, 2 when any failed (or an archive was over a cap: the rows before it are kept).
 """
@@ -24,10 +25,12 @@ def parse_args(argv=None):
     p.add_argument("images", nargs="+", metavar="INPUT", help="image files, folders (recursive) or .zip files")
     p.add_argument("--model", default=None, help="model name or .keras path (default: the shipped default)")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="one JSON object per line: path, verdict, p_fake[, error]")
+    fmt.add_argument("--json", action="store_true",
+                     help="one JSON object per line: path, verdict, p_fake, threshold, unsure, spread, crop, faces"
+                          "[, error]")
     fmt.add_argument("--csv", default=None, metavar="OUT",
                      help="write one CSV row per face to OUT ('-': stdout): "
-                          "path,face,box_x,box_y,box_w,box_h,crop,p_fake,verdict,model,error")
+                          "path,face,box_x,box_y,box_w,box_h,crop,p_fake,verdict,model,error,unsure,spread")
     p.add_argument("--report", default=None, metavar="OUT.html",
                    help="with --csv: also write a self-contained HTML report (summary, histogram, the --top most "
                         "suspicious faces explained with LIME and Grad-CAM)")
@@ -162,13 +165,9 @@ def _write_report(detector, rows, args, say) -> None:
 
     from explain.report.batch import batch_report
     from models.scoring.archive import read_named
-    from models.scoring.batch import row_thumbnail
+    from models.scoring.batch import crop_loader
 
-    by_key = {(r.path, str(r.face or "")): r for r in rows}
-
-    def load(r):
-        row = by_key[(r["path"], str(r.get("face") or ""))]
-        return row_thumbnail(read_named(row.path), row, size=128)
+    load = crop_loader(rows, read_named, size=128, recipe=detector.crop_recipe)
 
     html = batch_report([r.to_csv_dict() for r in rows], load, model=detector, top_n=args.top,
                         progress=lambda f, m="": None)

@@ -171,8 +171,9 @@ def pick_image(key: str = "img") -> tuple[np.ndarray | None, str | None, Sample 
         return None, None, None
 
 
-def choose_face(image: np.ndarray, key: str):
-    """Find faces per the sidebar's crop setting, box and number them, let the user pick one.
+def choose_face(image: np.ndarray, key: str, recipe: dict | None = None):
+    """Find faces per the sidebar's crop setting, box and number them, let the user pick one. ``recipe``: the
+    detector's ``crop_recipe`` (crops made from the photo are finished as the training data was).
 
     Returns ``(crop, kind, index, crops, shown)``: the chosen 128 px crop, "face"/"center"/"none", the chosen
     face's index (0 = largest), every (face, crop) pair and the photo to show (boxed when faces were found);
@@ -186,7 +187,8 @@ def choose_face(image: np.ndarray, key: str):
                         help="auto: find faces and crop them as the training data was (centre square if none); "
                              "face: require a face; none: the image already is a face crop.")
     try:
-        crops, kind, warnings = memo(("faces", image_key(image), mode), lambda: analyse(image, mode))
+        crops, kind, warnings = memo(("faces", image_key(image), mode, str(recipe)),
+                                     lambda: analyse(image, mode, recipe=recipe))
     except NoFaceError as exc:
         st.error(f"No face found in this image ({exc}). Switch 'Face crop' to auto or none to analyse it anyway.")
         return None, None, None, [], image
@@ -198,6 +200,48 @@ def choose_face(image: np.ndarray, key: str):
         index = st.selectbox(f"{len(crops)} faces found (numbered on the photo, largest first): which one?",
                              list(range(len(crops))), format_func=lambda i: f"Face {i + 1}", key=f"{key}_face")
     return crops[index][1], kind, index, crops, shown
+
+
+def spreads(detector, crops: list, p_fake) -> np.ndarray:
+    """``detector.views_spread`` of ``crops`` (their single-view scores ``p_fake``), memoised for this session."""
+    key = ("spread", detector.name, tuple(image_key(c) for c in crops), tuple(float(p) for p in p_fake))
+    return memo(key, lambda: detector.views_spread(list(crops), p_fake=np.asarray(p_fake, np.float32)))
+
+
+def show_verdict(detector, crop: np.ndarray, p_fake: float) -> bool:
+    """The verdict heading, with "unsure (leans fake|real)" beside it when ``detector.unsure`` says so, and a
+    caption with the spread over views. Returns whether the verdict is unsure."""
+    from models.detectors.base import N_VIEWS
+    from models.detectors.labels import unsure_label
+
+    label = detector.verdict(p_fake)
+    spread = float(spreads(detector, [crop], [p_fake])[0])
+    unsure = bool(detector.unsure(p_fake, spread))
+    badge = ":red-background[FAKE]" if label == "fake" else ":green-background[REAL]"
+    extra = f" :orange-background[{unsure_label(label)}]" if unsure else ""
+    st.markdown(f"### Verdict: {badge}{extra}")
+    u = detector.unsure_settings
+    st.caption(f"Spread of P(fake) over {N_VIEWS} views of the crop (flip, 2 px shifts): {spread:.3f}. "
+               f"Unsure when the spread is over {u['delta']:g} or P(fake) is within {u['epsilon']:g} of the threshold.")
+    return unsure
+
+
+def show_manipulation_map(detector, crop: np.ndarray, figure=None) -> None:
+    """The detector's manipulation map over ``crop`` when it has a map head, else one line saying it does not
+    apply. ``figure(fig, name)``: how the page shows a figure (default ``st.image``)."""
+    from explain import manipulation, render
+
+    if not manipulation.applies(detector):
+        st.caption(manipulation.not_applicable_line(detector))
+        return
+    e = memo(("manipulation", detector.name, image_key(crop)), lambda: manipulation.explain(detector, crop))
+    fig = render.manipulation_overlay(e, crop)
+    if figure is not None:
+        figure(fig, "manipulation")
+    else:
+        st.image(render.png(fig), width="stretch")
+    st.caption(f"P(manipulated) per pixel from {detector.name}'s map head: mean {e.extras['mean']:.2f}, "
+               f"{e.extras['share_over_half']:.0%} of the pixels at 0.5 or more.")
 
 
 def explain_cache(model: str, image: np.ndarray):

@@ -144,7 +144,7 @@ with st.expander("HTML report for a presentation"):
         from explain.report.batch import batch_report
 
         bar = st.progress(0.0, text="Explaining the most suspicious faces…")
-        load = crop_loader(rows, pixels_of, size=128)  # the exact 128 px crop the model scored
+        load = crop_loader(rows, pixels_of, size=128, recipe=get_detector(model_name).crop_recipe)  # what was scored
         html = batch_report([r.to_csv_dict() for r in rows], load, model=model_name, top_n=int(top_n),
                             progress=lambda f, m="": bar.progress(min(1.0, f), text=m or "Explaining…"))
         bar.empty()

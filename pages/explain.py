@@ -1,4 +1,5 @@
-"""Explain: why a detector calls a face real or fake (LIME, Grad-CAM, activations, regions, faithfulness)."""
+"""Explain: why a detector calls a face real or fake (LIME, Grad-CAM, activations, manipulation map, regions,
+faithfulness)."""
 
 import hashlib
 import re
@@ -25,6 +26,8 @@ from pages._shared import (
     memo,
     model_select,
     pick_image,
+    show_manipulation_map,
+    show_verdict,
 )
 
 ensure_navigation()
@@ -77,7 +80,7 @@ if image is None:
 detector = get_detector(model_name)
 if not (detector.supports_gradcam and detector.supports_activations):
     st.info(f"{model_name} is not a neural network: Grad-CAM and activation maps do not apply; LIME does.")
-crop, kind, index, crops, shown = choose_face(image, "explain")
+crop, kind, index, crops, shown = choose_face(image, "explain", recipe=detector.crop_recipe)
 if crop is None:
     st.stop()
 crop = np.ascontiguousarray(crop)
@@ -91,7 +94,7 @@ top[0].image(shown, caption=f"{name}" + (f", face {index + 1} of {len(crops)}" i
 top[1].image(enlarge(model_view(crop, detector.input_size)), width="stretch",
              caption=f"What {detector.name} sees: {detector.input_size}x{detector.input_size} px")
 with top[2]:
-    st.markdown(f"### Verdict: {':red-background[FAKE]' if label == 'fake' else ':green-background[REAL]'}")
+    show_verdict(detector, crop, p_fake)
     st.metric("P(fake)", f"{p_fake:.1%}")
     st.progress(p_fake, text=f"P(fake) = {p_fake:.3f} (threshold {detector.threshold:.2f})")
     st.caption(f"Explaining the evidence for **{resolved}**. A verdict is a signal, not proof.")
@@ -118,7 +121,7 @@ with st.status("Explaining…", expanded=True) as status:
 lime_e = bundle.explanations["lime"]
 stab = bundle.stability
 
-tabs = st.tabs(["LIME", "Grad-CAM", "Activations", "Regions", "Faithfulness", "Compare models"])
+tabs = st.tabs(["LIME", "Grad-CAM", "Activations", "Manipulation map", "Regions", "Faithfulness", "Compare models"])
 with tabs[0]:
     jac = stab["mean_jaccard"] if stab else None
     figure(render.lime_panels(lime_e, crop, stability=jac), "lime")
@@ -158,6 +161,8 @@ with tabs[2]:
     else:
         st.info("Activation maps need a neural network; they do not apply to this model.")
 with tabs[3]:
+    show_manipulation_map(detector, crop, figure=figure)
+with tabs[4]:
     st.caption(REGION_HELP)
     if not bundle.face_found:
         st.info("No face found in this image: the region summary needs facial landmarks, so only the "
@@ -171,7 +176,7 @@ with tabs[3]:
             with col:
                 figure(render.region_bars(s, title=f"{m}: what drove '{bundle.target}'"), f"regions_{m}")
                 st.caption(f"{m}: top region **{REGION_NAMES[s.ranking[0]]}**")
-with tabs[4]:
+with tabs[5]:
     curves = bundle.deletion
     if not curves:
         st.info("Switch on 'Deletion curves' in the sidebar.")
@@ -182,7 +187,7 @@ with tabs[4]:
     for col, (m, c) in zip(cols, curves.items()):
         with col:
             figure(render.deletion_plot(c), f"deletion_{m}")
-with tabs[5]:
+with tabs[6]:
     if not want_compare:
         st.info("Switch on 'Compare all models' in the sidebar to see every model's verdict and LIME mask on this face.")
     else:

@@ -6,6 +6,7 @@ import streamlit as st
 from explain.pipeline import DEFAULTS
 from models.analysis.display import enlarge
 from models.data.preprocess import model_view
+from models.detectors.labels import unsure_label
 from pages._shared import (
     choose_face,
     compare_models,
@@ -14,6 +15,9 @@ from pages._shared import (
     installed_models,
     model_select,
     pick_image,
+    show_manipulation_map,
+    show_verdict,
+    spreads,
 )
 
 ensure_navigation()
@@ -31,10 +35,10 @@ image, name, sample = pick_image("predict")
 if image is None:
     st.stop()
 
-crop, kind, index, crops, shown = choose_face(image, "predict")
+detector = get_detector(model_name)
+crop, kind, index, crops, shown = choose_face(image, "predict", recipe=detector.crop_recipe)
 if crop is None:
     st.stop()
-detector = get_detector(model_name)
 all_p = detector.predict([c for _, c in crops])
 p_fake = float(all_p[index])
 label = detector.verdict(p_fake)
@@ -52,7 +56,7 @@ with mid:
         width="stretch",
     )
 with right:
-    st.markdown(f"### Verdict: {':red-background[FAKE]' if label == 'fake' else ':green-background[REAL]'}")
+    show_verdict(detector, crop, p_fake)
     st.metric("P(fake)", f"{p_fake:.1%}")
     st.progress(p_fake, text=f"P(fake) = {p_fake:.3f} (threshold {detector.threshold:.2f})")
     if sample is not None and sample.truth:
@@ -62,12 +66,17 @@ with right:
     if auc is not None:
         st.caption(f"{detector.name}: test ROC AUC {auc:.3f}. A verdict is a signal, not proof.")
 
+st.subheader("Manipulation map")
+show_manipulation_map(detector, crop)
+
 if len(crops) > 1:
     st.subheader("Every face")
+    flags = detector.unsure(all_p, spreads(detector, [c for _, c in crops], all_p))
     st.dataframe(
         pd.DataFrame([{"face": i + 1, "box [x, y, w, h]": str(list(f.box)), "confidence": round(f.confidence, 3),
-                       "P(fake)": float(p), "verdict": detector.verdict(float(p))} for i, ((f, _), p) in
-                      enumerate(zip(crops, all_p))]),
+                       "P(fake)": float(p), "verdict": detector.verdict(float(p)),
+                       "unsure": unsure_label(detector.verdict(float(p))) if u else ""}
+                      for i, ((f, _), p, u) in enumerate(zip(crops, all_p, flags))]),
         hide_index=True,
         column_config={"P(fake)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f")},
     )

@@ -108,6 +108,21 @@ def test_predict_compare_all_models_matches_single_predictions():
         assert row["verdict"] == ("fake" if expected >= det.threshold else "real")
 
 
+def test_predict_shows_unsure_beside_the_verdict_and_the_map_line(monkeypatch):
+    from models import default_model_name
+    from models.detectors.base import Detector
+
+    at = predict_page()
+    assert any(f"does not apply to {default_model_name()} (it has no map head)" in c.value for c in at.caption)
+    assert any("Spread of P(fake) over 6 views" in c.value for c in at.caption)
+    monkeypatch.setattr(Detector, "unsure", lambda self, p, s: np.ones(np.shape(p), dtype=bool))
+    at.run()
+    assert not at.exception, at.exception
+    text = verdict_text(at)
+    leans = "fake" if "FAKE" in text else "real"
+    assert f"unsure (leans {leans})" in text
+
+
 def test_predict_compare_with_lime_masks_side_by_side():
     from models import list_models
 

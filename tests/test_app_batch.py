@@ -100,7 +100,10 @@ def test_batch_csv_has_the_exact_header():
     write_csv(rows, buf)
     header = next(csv.reader(io.StringIO(buf.getvalue())))
     assert header == ["path", "face", "box_x", "box_y", "box_w", "box_h", "crop", "p_fake", "verdict", "model",
-                      "error"]
+                      "error", "unsure", "spread"]
+    table = results(at)
+    assert "unsure" in table.columns and list(table.columns).index("unsure") == list(table.columns).index("verdict") + 1
+    assert set(table["unsure"]) <= {"", "unsure (leans fake)", "unsure (leans real)"}
 
 
 def test_batch_zip_bomb_is_refused_with_a_clear_message():

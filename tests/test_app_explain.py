@@ -43,7 +43,8 @@ def test_explain_sample_shows_every_panel_with_downloads():
     labels = [m.label for m in at.metric]
     assert "P(fake)" in labels and "Top-5 agreement across 3 seeds" in labels and "Superpixels" in labels
     tab_labels = [t.label for t in at.tabs]
-    assert tab_labels == ["LIME", "Grad-CAM", "Activations", "Regions", "Faithfulness", "Compare models"]
+    assert tab_labels == ["LIME", "Grad-CAM", "Activations", "Manipulation map", "Regions", "Faithfulness",
+                          "Compare models"]
     downloads = {d.proto.label for d in at.get("download_button")}
     for name in ("lime", "gradcam", "activations", "activation_zoom", "regions_map", "regions_lime",
                  "regions_gradcam", "deletion_lime", "deletion_gradcam"):
@@ -52,6 +53,8 @@ def test_explain_sample_shows_every_panel_with_downloads():
     tops = [c.value for c in at.caption if "top region" in c.value]
     assert len(tops) == 2
     assert at.selectbox(key="act_layer").value == "conv1"  # the first conv layer, as the study plotted
+    assert any("The manipulation map does not apply to tuned_cnn (it has no map head)." == c.value for c in at.caption)
+    assert any(m.value.startswith("### Verdict:") for m in at.markdown)
 
 
 def test_display_options_do_not_recompute_lime(monkeypatch):

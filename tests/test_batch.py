@@ -24,7 +24,7 @@ from models.scoring import archive as A
 from models.scoring.archive import ArchiveLimitError, Item, iter_inputs, iter_zip, read_item
 from models.scoring.batch import CSV_COLUMNS, Row, Summary, score_items, write_csv
 
-HEADER = "path,face,box_x,box_y,box_w,box_h,crop,p_fake,verdict,model,error"
+HEADER = "path,face,box_x,box_y,box_w,box_h,crop,p_fake,verdict,model,error,unsure,spread"
 
 
 def png_bytes(fake: bool, seed: int = 0, size: int = 32) -> bytes:
@@ -423,7 +423,7 @@ def test_write_csv_keeps_the_rows_written_when_the_stream_fails(tmp_path):
     with pytest.raises(ArchiveLimitError):
         write_csv(rows(), out, summary=summary)
     lines = out.read_text().splitlines()
-    assert lines == [HEADER, "a.png,,0,0,8,8,none,0.250000,real,m,", "b.png,,,,,,,,,m,b.png: broken"]
+    assert lines == [HEADER, "a.png,,0,0,8,8,none,0.250000,real,m,,,", "b.png,,,,,,,,,m,b.png: broken,,"]
     assert summary.as_dict()["images"] == 2 and summary.as_dict()["errors"] == 1
 
 
@@ -606,8 +606,9 @@ def test_batch_run_scores_counts_tables_and_resumes(detector):
     counts = run.counts()
     assert counts == {"Files": 3, "Faces scored": 2, "Fake": counts["Fake"], "Real": 2 - counts["Fake"], "Errors": 1}
     table = run.table()
-    assert list(table[0]) == ["thumbnail", "path", "p_fake", "verdict", "face", "crop", "error", "box_x", "box_y",
-                              "box_w", "box_h", "model"]
+    assert list(table[0]) == ["thumbnail", "path", "p_fake", "verdict", "unsure", "face", "crop", "error", "box_x",
+                              "box_y", "box_w", "box_h", "model"]
+    assert all(t["unsure"] in ("", f"unsure (leans {r.verdict})") for t, r in zip(table, run.rows))
     assert table[0]["thumbnail"] == "t:a.png" and table[0]["p_fake"] == pytest.approx(run.rows[0].p_fake, abs=1e-6)
     assert np.isnan(table[2]["p_fake"]) and table[2]["error"]
     assert run.p_fakes() == [run.rows[0].p_fake, run.rows[1].p_fake]

@@ -4,6 +4,7 @@
 :mod:`models.detectors.calibration`); :func:`reliability` gives reliability-diagram data, ECE and Brier;
 :func:`threshold_sweep`, :func:`rates_at` and :func:`threshold_for_recall` help choose a threshold and
 :func:`save_operating_point` stores it. :func:`calibrate_model` does it all for one installed model.
+:func:`fit_unsure` / :func:`fit_unsure_model` fit the "unsure" band (``Detector.unsure``) on val.
 The command line is ``python -m models.calibration`` (models/calibration.py).
 """
 
@@ -294,6 +295,70 @@ def calibrate_model(name_or_path, data_root, *, target_recall: float | None = No
     elif op is None:
         op = old_op
     return {**block, "operating_point": op}
+
+
+# --- the "unsure" band -------------------------------------------------------------------------------------
+
+UNSURE_MAX_FLAGGED = 0.10  # at most this share of val images may be flagged unsure
+UNSURE_DELTAS = tuple(np.round(np.arange(0.01, 0.505, 0.01), 3)) + (1.0,)  # 1.0: spread never flags
+UNSURE_EPSILONS = tuple(np.round(np.arange(0.0, 0.2501, 0.005), 4))
+UNSURE_RULE = ("the (delta, epsilon) on the grid that flags at most max_flagged of the val images as unsure and, "
+               "within that, catches the most val errors (ties: fewer flagged, then the larger delta and epsilon)")
+
+
+def fit_unsure(y, p_fake, spread, threshold: float, *, max_flagged: float = UNSURE_MAX_FLAGGED,
+               deltas=UNSURE_DELTAS, epsilons=UNSURE_EPSILONS) -> dict:
+    """Fit the unsure band (``Detector.unsure``: spread > delta or |p_fake - threshold| < epsilon) on scored
+    val images: :data:`UNSURE_RULE`. ``p_fake`` calibrated, ``spread`` from ``Detector.views_spread``.
+
+    Returns ``{"delta", "epsilon", "max_flagged", "n", "errors", "flagged", "errors_caught", "rule"}``:
+    ``flagged`` the share of images flagged, ``errors_caught`` the share of val errors (verdict != label at
+    ``threshold``) flagged (None when there are no errors).
+    """
+    y, p = _check_xy(y, p_fake)
+    s = np.asarray(spread, dtype=np.float64).ravel()
+    if s.shape != p.shape or not np.isfinite(s).all():
+        raise ValueError(f"spread must be {len(p)} finite numbers")
+    if not 0 <= float(max_flagged) <= 1:
+        raise ValueError(f"max_flagged must be in [0, 1], not {max_flagged!r}")
+    wrong = (p >= float(threshold)).astype(int) != y
+    near = np.abs(p - float(threshold))[None, :] < np.asarray(epsilons, np.float64)[:, None]  # (E, N)
+    best, best_key = None, None
+    for delta in deltas:
+        flags = near | (s > float(delta))[None, :]
+        n_flagged, n_caught = flags.sum(axis=1), (flags & wrong[None, :]).sum(axis=1)
+        for j, eps in enumerate(epsilons):
+            if n_flagged[j] > float(max_flagged) * len(p) + 1e-9:
+                continue
+            key = (int(n_caught[j]), -int(n_flagged[j]), float(delta), float(eps))
+            if best_key is None or key > best_key:
+                best_key, best = key, (float(delta), float(eps))
+    if best is None:  # a grid without a flag-nothing pair: flag nothing
+        best, best_key = (1.0, 0.0), (0, 0, 1.0, 0.0)
+    n_err = int(wrong.sum())
+    return {"delta": best[0], "epsilon": best[1], "max_flagged": float(max_flagged), "n": int(len(p)),
+            "errors": n_err, "flagged": -best_key[1] / len(p),
+            "errors_caught": (best_key[0] / n_err) if n_err else None, "rule": UNSURE_RULE}
+
+
+def fit_unsure_model(name_or_path, data_root, *, max_flagged: float = UNSURE_MAX_FLAGGED, assets_dir=None,
+                     split_data=None) -> dict:
+    """Score the val split (calibrated P(fake) and its spread over views) and store the fitted band as
+    ``metadata["unsure"] = {delta, epsilon, split: "val", fitted, data, views, shift, ...fit_unsure's keys}``.
+    Returns the stored block. ``split_data``: already decoded ``(images, labels)`` (see :func:`decode_split`)."""
+    from models.detectors.base import N_VIEWS, VIEW_SHIFT
+
+    path = resolve_model_path(name_or_path, assets_dir).resolve()
+    detector = load_model(path, cache=False)
+    images, y = split_data if split_data is not None else decode_split(data_root, "val")
+    p = np.asarray(detector.predict(images), dtype=np.float64)
+    spread = np.asarray(detector.views_spread(images, p_fake=p), dtype=np.float64)
+    fit = fit_unsure(y, p, spread, detector.threshold, max_flagged=max_flagged)
+    block = {"delta": fit["delta"], "epsilon": fit["epsilon"], "split": "val", "fitted": _now(),
+             **{k: v for k, v in fit.items() if k not in ("delta", "epsilon")},
+             "threshold": float(detector.threshold), "views": N_VIEWS, "shift": VIEW_SHIFT, "data": str(data_root)}
+    update_metadata(path, unsure=block)
+    return block
 
 
 # --- CLI ---------------------------------------------------------------------------------------------------

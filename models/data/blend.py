@@ -37,10 +37,10 @@ class BlendConfig:
     p_other: float = 0.2
     morph: int = 3  # erosion (-) or dilation (+) radius drawn from [-morph, morph] pixels
     blur_sigma: tuple[float, float] = (1.0, 5.0)  # width of the soft edge
-    colour: float = 0.06  # per-channel gain and offset change of the source copy
+    colour: float = 0.04  # per-channel gain and offset change of the source copy
     sharpness_p: float = 0.5  # probability of blurring or sharpening the source copy
     jpeg_p: float = 0.5  # probability of re-encoding the source copy
-    jpeg_quality: tuple[int, int] = (55, 95)
+    jpeg_quality: tuple[int, int] = (60, 95)
     shift: float = 0.02  # max translation of the source copy, as a fraction of the side
     scale: tuple[float, float] = (0.96, 1.04)
 
@@ -103,7 +103,7 @@ def alter(image: np.ndarray, rng: np.random.Generator, config: BlendConfig) -> n
     offset = rng.uniform(-config.colour, config.colour, size=3) * 255.0
     x = x * gain + offset
     if rng.random() < config.sharpness_p:
-        blurred = gaussian(x, sigma=float(rng.uniform(0.5, 1.5)), channel_axis=-1, preserve_range=True)
+        blurred = gaussian(x, sigma=float(rng.uniform(0.4, 1.2)), channel_axis=-1, preserve_range=True)
         amount = float(rng.uniform(-1.0, 1.0))  # < 0: blur, > 0: sharpen (unsharp mask)
         x = x + amount * (x - blurred) if amount > 0 else blurred
     out = np.clip(np.rint(x), 0, 255).astype(np.uint8)

@@ -15,7 +15,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from models.detectors.base import Detector, KerasDetector
+from models.detectors.base import Detector, KerasDetector, check_crop_recipe, check_unsure
 from models.detectors.calibration import check_calibration, check_operating_point
 from models.detectors.spectrum import SpectrumDetector
 
@@ -102,6 +102,8 @@ def _check_metadata(path: Path, metadata: dict) -> None:
             raise ValueError("the JSON does not hold an object")
         check_calibration(metadata.get("calibration"))
         check_operating_point(metadata.get("operating_point"))
+        check_unsure(metadata.get("unsure"))
+        check_crop_recipe(metadata.get("crop_recipe"))
     except ValueError as exc:
         raise ModelNotFoundError(f"cannot load model {path.name}: bad metadata in {path.with_suffix('.json').name}: "
                                  f"{exc}") from exc
@@ -150,7 +152,7 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, cache: bool = T
     return detector
 
 
-SETTINGS = ("calibration", "operating_point")  # metadata that can change without reloading the weights
+SETTINGS = ("calibration", "operating_point", "unsure")  # metadata that can change without reloading the weights
 
 
 def _static(metadata: dict) -> dict:

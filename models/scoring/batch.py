@@ -19,10 +19,12 @@ from typing import IO
 import numpy as np
 
 from models.data.faces import ALREADY_CROPPED, center_square, crop, square_box
-from models.detectors.labels import verdict
+from models.detectors.labels import unsure_label, verdict
+from models.scoring.recipe import MADE_CROPS, finish_crop
 from models.scoring.stream import Score, score_sources
 
-CSV_COLUMNS = ("path", "face", "box_x", "box_y", "box_w", "box_h", "crop", "p_fake", "verdict", "model", "error")
+CSV_COLUMNS = ("path", "face", "box_x", "box_y", "box_w", "box_h", "crop", "p_fake", "verdict", "model", "error",
+               "unsure", "spread")
 
 
 @dataclass
@@ -33,7 +35,8 @@ class Row:
     errors). ``box_*``: the face box in original (EXIF-upright) pixels; for crop "center" the centre
     square scored, for "none" the whole image. ``crop``: "face", "center" or "none". ``p_fake``: calibrated
     P(fake); ``verdict`` at the detector's threshold. ``error``: one line, the other fields empty.
-    ``confidence`` and ``warnings`` are extra (not CSV columns).
+    ``unsure`` ("true"/"false" in the CSV) and ``spread`` (max - min of P(fake) over the crop's views): see
+    ``Detector.unsure``. ``confidence`` and ``warnings`` are extra (not CSV columns).
     """
 
     path: str
@@ -47,6 +50,8 @@ class Row:
     verdict: str | None = None
     model: str = ""
     error: str | None = None
+    unsure: bool | None = None
+    spread: float | None = None
     confidence: float | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -61,8 +66,10 @@ class Row:
             value = getattr(self, key)
             if value is None:
                 out[key] = ""
-            elif key == "p_fake":
+            elif key in ("p_fake", "spread"):
                 out[key] = f"{value:.6f}"
+            elif key == "unsure":
+                out[key] = "true" if value else "false"
             else:
                 out[key] = str(value)
         return out
@@ -110,7 +117,7 @@ def rows_for(score: Score, model: str) -> list[Row]:
             x, y, w, h = (int(v) for v in face["box"])
             p = float(face["p_fake"])
             rows.append(Row(score.path, i, x, y, w, h, "face", p, verdict(p, threshold), model,
-                            confidence=face.get("confidence")))
+                            unsure=face.get("unsure"), spread=face.get("spread"), confidence=face.get("confidence")))
         rows[0].warnings = list(score.warnings)
         return rows
     box = (None,) * 4
@@ -122,7 +129,8 @@ def rows_for(score: Score, model: str) -> list[Row]:
         else:
             box = (0, 0, width, height)
     p = float(score.p_fake)
-    return [Row(score.path, None, *box, score.crop, p, verdict(p, threshold), model, warnings=list(score.warnings))]
+    return [Row(score.path, None, *box, score.crop, p, verdict(p, threshold), model, unsure=score.unsure,
+                spread=score.spread, warnings=list(score.warnings))]
 
 
 def score_items(detector, items: Iterable, *, crop: str = "auto", batch_size: int = 64, workers: int = 2,
@@ -203,7 +211,7 @@ def chunk_size(crop: str) -> int:
     return 64 if crop == "none" else 8
 
 
-TABLE_COLUMNS = ("thumbnail", "path", "p_fake", "verdict", "face", "crop", "error", "box_x", "box_y", "box_w",
+TABLE_COLUMNS = ("thumbnail", "path", "p_fake", "verdict", "unsure", "face", "crop", "error", "box_x", "box_y", "box_w",
                  "box_h", "model")
 
 
@@ -265,11 +273,12 @@ class BatchRun:
 
     def table(self) -> list[dict]:
         """One dict per row with :data:`TABLE_COLUMNS`: the CSV columns as strings, ``p_fake`` a float (NaN for
-        errors) and ``thumbnail`` the row's thumbnail."""
+        errors), ``unsure`` "unsure (leans fake|real)" or "" and ``thumbnail`` the row's thumbnail."""
         out = []
         for row, thumb in zip(self.rows, self.thumbs):
             d = {"thumbnail": thumb, **row.to_csv_dict()}
             d["p_fake"] = float(d["p_fake"]) if d["p_fake"] else float("nan")
+            d["unsure"] = unsure_label(row.verdict) if row.unsure and row.verdict else ""
             out.append({c: d[c] for c in TABLE_COLUMNS})
         return out
 
@@ -278,14 +287,18 @@ class BatchRun:
         return [r.p_fake for r in self.rows if r.error is None]
 
 
-def crop_loader(rows: Sequence[Row], read: Callable[[str], np.ndarray],
-                size: int = 128) -> Callable[[dict], np.ndarray | None]:
+def crop_loader(rows: Sequence[Row], read: Callable[[str], np.ndarray], size: int = 128,
+                recipe: dict | None = None) -> Callable[[dict], np.ndarray | None]:
     """For a report over ``rows``' CSV dicts: a function giving, for one CSV dict, the exact ``size`` px crop the
-    model scored (``read(path)`` decodes the image)."""
+    model scored (``read(path)`` decodes the image; ``recipe``: the detector's ``crop_recipe``, applied to
+    crops cut from a photo as scoring did, see models.scoring.recipe)."""
     by_key = {(r.path, str(r.face or "")): r for r in rows}
 
     def load(csv_row: dict) -> np.ndarray | None:
         row = by_key[(csv_row["path"], str(csv_row.get("face") or ""))]
-        return row_thumbnail(read(row.path), row, size=size)
+        thumb = row_thumbnail(read(row.path), row, size=size)
+        if thumb is not None and recipe and row.crop in MADE_CROPS:
+            thumb = finish_crop(thumb, recipe)
+        return thumb
 
     return load

@@ -15,6 +15,7 @@ from models.data.faces import CROP_MODES, NoFaceError, face_crops
 from models.data.intake import ImageLoadError, load_image
 from models.detectors.base import Detector
 from models.detectors.labels import THRESHOLD, verdict
+from models.scoring.recipe import check_recipe, finish_crops
 
 # A model input bigger than this (crop "none" on a full photo) is resized in the worker thread, so that a chunk
 # in memory never holds full photos; smaller ones (face crops: 128 px) are preprocessed a whole chunk at once
@@ -24,7 +25,10 @@ PREPARE_IN_WORKER_PIXELS = 512 * 512
 
 @dataclass
 class Score:
-    """One input file: the largest face's verdict, every face's score, how it was cropped, or an error."""
+    """One input file: the largest face's verdict, every face's score, how it was cropped, or an error.
+
+    ``spread`` and ``unsure``: see ``Detector.views_spread`` / ``Detector.unsure`` (the largest face's; each
+    face dict has its own)."""
 
     path: str
     p_fake: float | None = None
@@ -34,6 +38,8 @@ class Score:
     warnings: list[str] = field(default_factory=list)
     threshold: float = THRESHOLD  # the verdict threshold used: the detector's operating point
     size: tuple[int, int] | None = None  # (width, height) of the decoded image; not in to_dict()
+    spread: float | None = None  # max - min of P(fake) over the views of the crop
+    unsure: bool | None = None  # spread > delta or P(fake) within epsilon of the threshold
 
     @property
     def verdict(self) -> str | None:
@@ -41,7 +47,7 @@ class Score:
 
     def to_dict(self) -> dict:
         d = {"path": self.path, "verdict": self.verdict, "p_fake": self.p_fake, "threshold": self.threshold,
-             "crop": self.crop, "faces": self.faces}
+             "unsure": self.unsure, "spread": self.spread, "crop": self.crop, "faces": self.faces}
         if self.warnings:
             d["warnings"] = self.warnings
         if self.error is not None:
@@ -49,11 +55,15 @@ class Score:
         return d
 
 
-def analyse(image: np.ndarray, mode: str = "auto", size: int = 128):
-    """The crops a detector is given for a decoded image (see models.faces.face_crops)."""
+def analyse(image: np.ndarray, mode: str = "auto", size: int = 128, recipe: dict | None = None):
+    """The crops a detector is given for a decoded image (see models.faces.face_crops): ``(crops, kind,
+    warnings)``. ``recipe`` (``Detector.crop_recipe``): crops made from the photo are finished as the
+    training data was (models.scoring.recipe: Lanczos to its size, JPEG, decoded); kind "none" never is."""
     if mode not in CROP_MODES:
         raise ValueError(f"crop mode must be one of {', '.join(CROP_MODES)}, not {mode!r}")
-    return face_crops(image, mode=mode, size=size)
+    recipe = check_recipe(recipe)
+    crops, kind, warnings = face_crops(image, mode=mode, size=recipe["size"] if recipe else size)
+    return finish_crops(crops, kind, recipe), kind, warnings
 
 
 def source_name(source) -> str:
@@ -91,14 +101,14 @@ class _Loaded:
     prepared: bool = False  # inputs are already the model's float batch (detector.preprocess)
 
 
-def _load(source, mode: str, transform=None, prepare: Callable | None = None) -> _Loaded:
+def _load(source, mode: str, transform=None, prepare: Callable | None = None, recipe: dict | None = None) -> _Loaded:
     name = source_name(source)
     try:
         image = load_source(source)
         if transform is not None:
             image = transform(image)
         size = (int(image.shape[1]), int(image.shape[0]))
-        crops, kind, warnings = analyse(image, mode)
+        crops, kind, warnings = analyse(image, mode, recipe=recipe)
         del image  # a full photo is dropped here; only its crops travel on
         faces = [face for face, _img in crops]
         inputs = [img for _face, img in crops]
@@ -128,12 +138,17 @@ def _fast_path(detector) -> bool:
             and cls.predict_batch_raw is KerasDetector.predict_batch_raw)
 
 
-def _predict(detector, loaded: list[_Loaded], fast: bool, batch_size: int) -> np.ndarray:
+def _predict(detector, loaded: list[_Loaded], fast: bool, batch_size: int,
+             spread: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """(calibrated P(fake), spread over views or None when not ``spread``) of every input of a chunk, in order."""
     todo = [ld for ld in loaded if ld.inputs is not None and len(ld.inputs)]
     if not todo:
-        return np.zeros((0,), np.float32)
+        return np.zeros((0,), np.float32), np.zeros((0,), np.float32)
     if not fast:
-        return np.asarray(detector.predict([img for ld in todo for img in ld.inputs]), dtype=np.float32)
+        images = [img for ld in todo for img in ld.inputs]
+        p = np.asarray(detector.predict(images), dtype=np.float32)
+        return p, np.asarray(detector.views_spread(images, p_fake=p, batch_size=batch_size), np.float32) if spread \
+            else None
     raw = [img for ld in todo if not ld.prepared for img in ld.inputs]
     prepared = detector.preprocess(raw) if raw else None  # one batched resize for the chunk's crops
     if len(raw) == sum(len(ld.inputs) for ld in todo):
@@ -145,13 +160,17 @@ def _predict(detector, loaded: list[_Loaded], fast: bool, batch_size: int) -> np
     step = max(1, batch_size)
     for start in range(0, len(x), step):
         out[start : start + step] = detector.predict_batch_raw(x[start : start + step])
-    return np.asarray(detector.calibrate(out), dtype=np.float32)
+    p = np.asarray(detector.calibrate(out), dtype=np.float32)
+    if not spread:
+        return p, None
+    spread = np.concatenate([detector.spread_inputs(x[s : s + step], p[s : s + step]) for s in range(0, len(x), step)])
+    return p, spread.astype(np.float32)
 
 
 def score_sources(
     detector: Detector, sources: Iterable, *, crop: str = "auto", batch_size: int = 64, workers: int = 2,
     progress: Callable[[int], None] | None = None, transform=None, should_stop: Callable[[], bool] | None = None,
-    on_note: Callable | None = None,
+    on_note: Callable | None = None, spread: bool = True,
 ) -> Iterator[Score]:
     """Stream one :class:`Score` per source, in input order, with flat memory.
 
@@ -164,13 +183,16 @@ def score_sources(
     An exception raised by ``sources`` itself (e.g. models.archive.ArchiveLimitError) is re-raised after
     the Scores of every source pulled before it have been yielded. ``should_stop()`` is checked between
     chunks; when it returns True the stream ends. ``progress(n_done)`` is called after each chunk.
+    ``spread``: also score the views of each crop for ``Score.spread`` and ``Score.unsure`` (about 5x the
+    model's work; off: both None).
     """
     if crop not in CROP_MODES:
         raise ValueError(f"crop mode must be one of {', '.join(CROP_MODES)}, not {crop!r}")
     batch_size = max(1, int(batch_size))
     threshold = float(getattr(detector, "threshold", THRESHOLD))
     fast = _fast_path(detector)
-    puller = _Puller(iter(sources), batch_size, crop, transform, detector.preprocess if fast else None, on_note)
+    puller = _Puller(iter(sources), batch_size, crop, transform, detector.preprocess if fast else None, on_note,
+                     getattr(detector, "crop_recipe", None))
 
     def stopped() -> bool:
         return should_stop is not None and bool(should_stop())
@@ -189,7 +211,8 @@ def score_sources(
                 if following:
                     pending.append(following)
             loaded = [job.result() if isinstance(job, Future) else job for _name, job in chunk]
-            yield from _scores(chunk, loaded, _predict(detector, loaded, fast, batch_size), threshold)
+            yield from _scores(chunk, loaded, *_predict(detector, loaded, fast, batch_size, spread), threshold,
+                               detector.unsure)
             done += len(chunk)
             del chunk, loaded  # this chunk's crops can go before the next one is waited for
             if progress is not None:
@@ -205,9 +228,9 @@ def score_sources(
 class _Puller:
     """Takes the next chunk of sources off the iterator and submits their decoding to a thread pool."""
 
-    def __init__(self, it: Iterator, batch_size: int, crop: str, transform, prepare, on_note):
+    def __init__(self, it: Iterator, batch_size: int, crop: str, transform, prepare, on_note, recipe=None):
         self.it, self.batch_size, self.crop, self.transform, self.prepare = it, batch_size, crop, transform, prepare
-        self.on_note = on_note
+        self.on_note, self.recipe = on_note, check_recipe(recipe)
         self.failure: Exception | None = None
         self.exhausted = False
 
@@ -230,30 +253,41 @@ class _Puller:
             if getattr(source, "error", None):
                 chunk.append((name, _Loaded(error=_one_line(source.error))))
             else:
-                chunk.append((name, pool.submit(_load, source, self.crop, self.transform, self.prepare)))
+                chunk.append((name, pool.submit(_load, source, self.crop, self.transform, self.prepare,
+                                                          self.recipe)))
         return chunk
 
 
-def _scores(chunk, loaded: list[_Loaded], probs: np.ndarray, threshold: float) -> Iterator[Score]:
-    """One Score per source of a chunk, its faces' P(fake) taken in order from ``probs``."""
-    probs = iter(probs)
+def _scores(chunk, loaded: list[_Loaded], probs: np.ndarray, spreads: np.ndarray, threshold: float,
+            unsure: Callable) -> Iterator[Score]:
+    """One Score per source of a chunk, its faces' P(fake) and spread taken in order from ``probs``/``spreads``;
+    ``unsure(p_fake, spread)`` is the detector's band (Detector.unsure). ``spreads`` None: both left None."""
+    if spreads is None:
+        spreads, flags = iter([None] * len(probs)), iter([None] * len(probs))
+    else:
+        flags = iter(np.asarray(unsure(probs, spreads), dtype=bool).reshape(-1).tolist())
+    probs, spreads = iter(probs), iter(spreads)
     for (name, _job), ld in zip(chunk, loaded):
         if ld.error is not None:
             yield Score(name, error=ld.error, threshold=threshold)
             continue
-        faces, first_p = [], None
+        faces, first = [], None
         for face in ld.faces:
-            p = float(next(probs))
-            first_p = p if first_p is None else first_p
+            p, spread, flag = float(next(probs)), next(spreads), next(flags)
+            spread = None if spread is None else round(float(spread), 6)
+            first = (p, spread, flag) if first is None else first
             if face is not None:
                 faces.append({"box": list(face.box), "confidence": round(face.confidence, 4), "p_fake": p})
-        yield Score(name, p_fake=first_p, crop=ld.kind, faces=faces, warnings=ld.warnings, threshold=threshold,
-                    size=ld.size)
+                if spread is not None:
+                    faces[-1].update(unsure=flag, spread=spread)
+        p, spread, flag = first if first is not None else (None, None, None)
+        yield Score(name, p_fake=p, crop=ld.kind, faces=faces, warnings=ld.warnings, threshold=threshold,
+                    size=ld.size, spread=spread, unsure=flag)
 
 
 def score_paths(
     detector: Detector, paths: Iterable[str], batch_size: int = 64, workers: int = 4, progress=None,
-    transform=None, crop: str = "auto",
+    transform=None, crop: str = "auto", spread: bool = False,
 ) -> Iterator[Score]:
     """Yield one :class:`Score` per path, in order. Decoding and face detection run in threads; prediction
     runs on every crop of a chunk at once.
@@ -262,7 +296,8 @@ def score_paths(
     image is already a crop). Scores are the detector's calibrated P(fake); verdicts use its threshold
     (``detector.threshold``: the saved operating point). ``progress(n_done)`` is called after each chunk;
     ``transform`` is applied to each decoded image first (e.g. a :mod:`models.perturb` perturbation).
-    Streams (see :func:`score_sources`): ``paths`` may be a lazy iterable.
+    Streams (see :func:`score_sources`): ``paths`` may be a lazy iterable. ``spread`` is off by default here
+    (evaluation needs only the single-view scores).
     """
     return score_sources(detector, paths, crop=crop, batch_size=batch_size, workers=workers, progress=progress,
-                         transform=transform)
+                         transform=transform, spread=spread)
