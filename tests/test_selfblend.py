@@ -91,6 +91,7 @@ def test_train_v2_writes_a_two_output_model(tmp_path, monkeypatch):
     assert sb["pseudo_fakes_per_epoch"] == 3 and sb["supervision"] == "all" and sb["map_size"] == 4
     assert "val_p_fake_auc" in meta["history"] and "mask_loss" in meta["history"]
     assert meta["train_config"]["command"].startswith("python -m models.train --arch v2")
+    assert meta["crop_recipe"] == {"size": 32, "jpeg_quality": 90}  # served crops are made like the data
     import keras
 
     model = keras.saving.load_model(out / "v2_tiny.keras", compile=False, safe_mode=True)

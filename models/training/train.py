@@ -398,13 +398,19 @@ def train(cfg: TrainConfig) -> dict:
                 "input_size": image_size, "labels": {"real": 0, "fake": 1},
                 "output": "sigmoid P(fake)" if len(model.outputs) == 1 else
                 "outputs p_fake (sigmoid P(fake)) and mask (sigmoid manipulation map)",
-                "params": int(model.count_params()), **extra,
+                "params": int(model.count_params()), **extra, **_crop_recipe(cfg.arch, image_size),
                 "train_config": {"command": cfg.command, "arch": cfg.arch, **run},
                 "history": hist, "data": fingerprint(root), "versions": training_versions(),
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "metrics": _metrics(root, predict)}
     model_path.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
     return metadata
+
+
+def _crop_recipe(arch: str, image_size: int) -> dict:
+    """detector_v2 is served crops made exactly like its training data (Lanczos to size, JPEG q90; see
+    models.scoring.recipe); older models keep taking crops as they were measured."""
+    return {"crop_recipe": {"size": image_size, "jpeg_quality": 90}} if arch == "v2" else {}
 
 
 def _metrics(root: Path, predict) -> dict:
