@@ -6,6 +6,10 @@ of the crop, and of the crop re-encoded as JPEG q75, JPEG q95, WebP q80, through
 at the model's own threshold, then the mean over all variants; the first model is the baseline, and each other
 model's mean |ΔP| is printed as a ratio of it (same run, same images).
 
+Then the product path on one photo: scikit-image's astronaut saved as lossless PNG and BMP, JPEG q92, WebP q80 and
+a CMYK JPEG, each decoded, its face found and cropped (with the model's crop recipe, if it has one) and scored:
+the spread of P(fake) across the five files.
+
     DEEPFAKE_DATA=../shared/data/faces128 .venv/bin/python bench/bench_stability.py [--models a,b] [--n 600]
 """
 
@@ -64,6 +68,28 @@ def stratified(files, n: int, seed: int = 0) -> list[int]:
     return sorted(out)
 
 
+def photo_encodings(folder: Path) -> list[Path]:
+    from PIL import Image
+    from skimage import data
+
+    img = Image.fromarray(data.astronaut())
+    out = []
+    for name, kw in (("png", {}), ("bmp", {}), ("jpg", {"quality": 92}), ("webp", {"quality": 80})):
+        out.append(folder / f"astronaut.{name}")
+        img.save(out[-1], **kw)
+    out.append(folder / "astronaut_cmyk.jpg")
+    img.convert("CMYK").save(out[-1], quality=92)
+    return out
+
+
+def encodings_row(det, paths: list[Path]) -> str:
+    from models.scoring.stream import score_paths
+
+    ps = [s.p_fake for s in score_paths(det, [str(p) for p in paths], crop="auto", workers=1)]
+    cells = " ".join(f"{p:.3f}" for p in ps)
+    return f"{det.name:<14} {cells}   spread {max(ps) - min(ps):.3f}"
+
+
 def main() -> int:
     from models import load_model
     from models.data.augment import subsample_chroma
@@ -94,6 +120,13 @@ def main() -> int:
         baseline = baseline or mean
         print(f"{name:<14} {'MEAN':<14} {mean:9.4f} {np.mean(flips):7.1%}   ratio to {args.models.split(',')[0]}: "
               f"{mean / baseline:.2f}", flush=True)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = photo_encodings(Path(tmp))
+        print(f"\nthe astronaut photo, P(fake) of its face from: {' '.join(p.name for p in paths)}")
+        for name in args.models.split(","):
+            print(encodings_row(load_model(name), paths), flush=True)
     return 0
 
 
