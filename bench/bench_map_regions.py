@@ -4,9 +4,8 @@ say which of left eye, right eye, nose and mouth were replaced (issue 12's local
 For each fake with landmarks: the attribution's mean over each of the four inner regions
 (:func:`models.data.landmarks.part_mask`); a hit when the top region was edited. Chance is k/4 for an image
 with k edited regions, so lift = hit rate / mean(k/4), with a bootstrap 95% interval (2,000 resamples of the
-images, seed 0). Its ceiling is 1 / mean(k/4): ciplab fakes often have three or four regions edited (every top
-region is then right), so it is also reported on the fakes with one or two edited regions ("k <= 2"), where a
-top region can be wrong. Baseline in the same run: Grad-CAM of ``--baseline`` (default detector_v1); then the
+images, seed 0). Its ceiling is 1 / mean(k/4). A fake with all four regions edited (chance 1) says nothing, so
+the headline subset is "k < 4" (as in bench/bench_regions.py), with "k = 1" (a single edited region) beside it. Baseline in the same run: Grad-CAM of ``--baseline`` (default detector_v1); then the
 manipulation map of every ``--models`` entry that has one (and Grad-CAM of those too).
 
     DEEPFAKE_DATA=../shared/data/faces128 .venv/bin/python bench/bench_map_regions.py [--models detector_v2]
@@ -73,13 +72,14 @@ def main() -> int:
     args = ap.parse_args()
     images, landmarks, parts = ciplab_fakes()
     print(f"{len(images)} ciplab test fakes with landmarks and at least one edited region")
-    few = [i for i, p in enumerate(parts) if len(p) <= 2]
-    print(f"{len(few)} of them with one or two edited regions (k <= 2)")
+    subsets = {"k < 4": [i for i, p in enumerate(parts) if len(p) < 4],
+               "k = 1": [i for i, p in enumerate(parts) if len(p) == 1]}
+    print(", ".join(f"{len(v)} with {k}" for k, v in subsets.items()))
     print(f"{'model':<14} {'attribution':<18} {'subset':<7} {'n':>4} {'hit rate':>8} {'chance':>7} {'lift':>6} "
           f"{'ceiling':>7} {'95% CI':>15}")
 
     def show(name, method, maps):
-        for subset, idx in (("all", range(len(parts))), ("k <= 2", few)):
+        for subset, idx in subsets.items():
             r = lift([maps[i] for i in idx], [landmarks[i] for i in idx], [parts[i] for i in idx])
             print(f"{name:<14} {method:<18} {subset:<7} {r['n']:4d} {r['hit_rate']:8.3f} {r['chance']:7.3f} "
                   f"{r['lift']:6.2f} {1 / r['chance']:7.2f}   [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]", flush=True)
