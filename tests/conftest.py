@@ -21,6 +21,18 @@ def shared_data_root() -> Path | None:
     return root if (root / "test").is_dir() else None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Tests never write to the user's cache (landmarks of detector_v2's training data): a fresh one per session."""
+    previous = os.environ.get("DEEPFAKE_CACHE")
+    os.environ["DEEPFAKE_CACHE"] = str(tmp_path_factory.mktemp("deepfake-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("DEEPFAKE_CACHE", None)
+    else:
+        os.environ["DEEPFAKE_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared faces128 dataset. Missing data fails under CI=true, skips elsewhere."""

@@ -72,6 +72,7 @@ SMOKE = {
     "baseline": ("baseline_cnn", ["--image-size", "32"]),
     "tuned": ("tuned_cnn", ["--image-size", "48"]),
     "v1": ("detector_v1", ["--image-size", "32", "--workers", "1"]),
+    "v2": ("detector_v2", ["--image-size", "32", "--workers", "1"]),
     "spectrum": ("spectrum", ["--image-size", "32"]),
     "xception": ("xception_transfer", None),  # the xception_run fixture
     "ensemble": ("ensemble", None),  # the ensemble_run fixture
