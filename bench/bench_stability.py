@@ -54,18 +54,6 @@ VARIANTS = {
 }
 
 
-def stratified(files, n: int, seed: int = 0) -> list[int]:
-    """About ``n`` indices drawn from every (source, class) group in proportion to its size (seeded)."""
-    groups: dict = {}
-    for i, key in enumerate(zip(files.sources, files.labels)):
-        groups.setdefault(key, []).append(i)
-    rng = np.random.default_rng(seed)
-    out = []
-    for key in sorted(groups):
-        g = groups[key]
-        k = min(len(g), max(1, round(n * len(g) / len(files))))
-        out += [g[j] for j in rng.choice(len(g), size=k, replace=False)]
-    return sorted(out)
 
 
 def photo_encodings(folder: Path) -> list[Path]:
@@ -93,7 +81,7 @@ def encodings_row(det, paths: list[Path]) -> str:
 def main() -> int:
     from models import load_model
     from models.data.augment import subsample_chroma
-    from models.data.files import data_root, list_files
+    from models.data.files import data_root, list_files, stratified_indices
     from models.data.intake import load_image
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -102,7 +90,7 @@ def main() -> int:
     args = ap.parse_args()
     VARIANTS["chroma 4:2:0"] = subsample_chroma
     files = list_files(data_root(), "test")
-    images = [load_image(files.paths[i]) for i in stratified(files, args.n)]
+    images = [load_image(files.paths[i]) for i in stratified_indices(files, args.n)]
     print(f"{len(images)} test crops; P(fake) change against the crop as stored")
     print(f"{'model':<14} {'variant':<14} {'mean |dP|':>9} {'flips':>7}")
     baseline = None

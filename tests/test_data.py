@@ -248,3 +248,14 @@ def test_evaluate_reports_an_unknown_source_as_kind_unknown(tmp_path, oracle_mod
     # each kind: its own fakes against ALL reals (3 + 2), never only the reals that carry its kind
     assert r["by_kind"]["gan"]["n_fake"] == 3 and r["by_kind"]["gan"]["n"] == 3 + 5
     assert r["by_kind"]["unknown"]["n_fake"] == 2 and r["by_kind"]["unknown"]["n"] == 2 + 5
+
+
+def test_stratified_indices_draw_from_every_group_in_proportion(tmp_path):
+    root = make_dataset_dir(tmp_path / "s", splits=(None,), n_per_class=12, source="big")
+    make_dataset_dir(root, splits=(None,), n_per_class=2, source="small", seed=1)
+    files = D.list_files(root)
+    idx = D.stratified_indices(files, 14, seed=0)
+    assert idx == sorted(set(idx)) and idx == D.stratified_indices(files, 14, seed=0)
+    picked = {(files.sources[i], files.labels[i]) for i in idx}
+    assert picked == {("big", 0), ("big", 1), ("small", 0), ("small", 1)}  # every group, even the small ones
+    assert sum(files.sources[i] == "big" for i in idx) == 12  # 24 of 28 files are "big": 14 * 24 / 28

@@ -37,24 +37,11 @@ def copy_slice(files: D.FileList, dest: Path, n_real: int, n_fake: int, seed: in
     return dest
 
 
-def stratified(files: D.FileList, n: int, seed: int = 0) -> list[int]:
-    """Indices of about ``n`` files, drawn with seed ``seed`` from every (source, class) group in proportion to its
-    size (at least one from each), so a metric on the slice tests the model, not the draw."""
-    groups: dict[tuple[str, int], list[int]] = {}
-    for i, key in enumerate(zip(files.sources, files.labels, strict=True)):
-        groups.setdefault(key, []).append(i)
-    rng = np.random.default_rng(seed)
-    picked = []
-    for key in sorted(groups):
-        members = groups[key]
-        k = min(len(members), max(1, round(n * len(members) / len(files))))
-        picked += [members[j] for j in rng.choice(len(members), size=k, replace=False)]
-    return sorted(picked)
 
 
 def copy_stratified(files: D.FileList, dest: Path, n: int, manifest: Path, seed: int = 0) -> Path:
     """Copy a stratified slice into ``dest/{real,fake}/``, with the dataset's manifest (sources and kinds)."""
-    for i in stratified(files, n, seed):
+    for i in D.stratified_indices(files, n, seed):
         cls = D.CLASSES[files.labels[i]]
         (dest / cls).mkdir(parents=True, exist_ok=True)
         shutil.copy2(files.paths[i], dest / cls / Path(files.paths[i]).name)

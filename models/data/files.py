@@ -167,3 +167,18 @@ def fingerprint(root: str | os.PathLike) -> dict:
         }
     result["manifest"] = (root / "manifest.csv").is_file()
     return result
+
+
+def stratified_indices(files: FileList, n: int, seed: int = 0) -> list[int]:
+    """Indices of about ``n`` files, drawn with seed ``seed`` from every (source, class) group in proportion to its
+    size (at least one from each), sorted: a slice on which a metric tests the model, not the draw."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, key in enumerate(zip(files.sources, files.labels)):
+        groups.setdefault(key, []).append(i)
+    rng = np.random.default_rng(seed)
+    picked = []
+    for key in sorted(groups):
+        members = groups[key]
+        k = min(len(members), max(1, round(n * len(members) / len(files))))
+        picked += [members[j] for j in rng.choice(len(members), size=k, replace=False)]
+    return sorted(picked)
