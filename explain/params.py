@@ -23,6 +23,8 @@ class Params:
     num_samples: int = 1000
     hide_color: Any = 0  # fill of switched-off superpixels: scalar, RGB triple, or None (their mean colour)
     seed: int = 0
+    # region Shapley values (explain.shapley)
+    shapley_fill: str = "blur"  # what a removed region is replaced by: "blur", "mean" or "hide" (hide_color)
     # Grad-CAM and activations
     layer: str | None = None  # None: Grad-CAM's last conv layer, the activations' first one
     activations_order: str = "mean"  # channels ordered by "mean" activation or "index"

@@ -1,12 +1,13 @@
-"""One explanation pipeline: LIME -> stability -> Grad-CAM -> activations -> manipulation map -> landmarks -> regions
--> deletion curves.
+"""One explanation pipeline: landmarks -> region Shapley values -> LIME -> stability -> Grad-CAM -> activations ->
+manipulation map -> regions -> deletion curves.
 
 :func:`run` is what the Explain page, ``python -m explain`` and the HTML report (:mod:`explain.report.image`)
 call; :class:`Params` (from :mod:`explain.params`) holds every parameter with *the* default, and
 :class:`Bundle` everything computed: the verdict, each :class:`~explain.base.Explanation` by method, the
-facial-region summaries, the evaluation metrics (deletion curves, LIME's stability across seeds), the
+facial-region summaries, the exact region Shapley values, the evaluation metrics (deletion curves, LIME's stability across seeds), the
 seconds per step and the methods that do not apply to the detector (Grad-CAM and activations need a neural
-network, the manipulation map a detector with a map head). No Streamlit here.
+network, the manipulation map a detector with a map head, Shapley values a face), with the reason in
+``Bundle.notes``. No Streamlit here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from explain import activations, gradcam, lime, manipulation, regions
+from explain import activations, gradcam, lime, manipulation, regions, shapley
 from explain.base import Explanation, check_image, resolve_target
 from explain.metrics import faithfulness
 from explain.metrics import stability as stability_metric
@@ -27,8 +28,8 @@ from models.detectors.labels import verdict
 
 __all__ = ["ATTRIBUTIONS", "DEFAULTS", "METHODS", "Bundle", "Params", "applies", "memory_cache", "run"]
 
-METHODS = ("lime", "gradcam", "activations", "manipulation", "regions")  # what run() can be asked for
-ATTRIBUTIONS = ("lime", "gradcam")  # the explanations region summaries and deletion curves are made of
+METHODS = ("shapley", "lime", "gradcam", "activations", "manipulation", "regions")  # what run() can be asked for
+ATTRIBUTIONS = ("lime", "gradcam", "manipulation")  # pixel maps: what region summaries and deletion curves are made of
 
 Progress = Callable[[float, str], None]
 Cache = Callable[[tuple, Callable[[], Any]], Any]
@@ -52,10 +53,12 @@ class Bundle:
     stability: dict | None = None  # explain.metrics.stability.stability's result, without its explanations
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step, in the order run
     not_applicable: list[str] = field(default_factory=list)  # asked-for methods the detector does not support
+    notes: dict[str, str] = field(default_factory=dict)  # method -> the one line saying why it does not apply
 
     @property
     def attributions(self) -> dict[str, Explanation]:
-        """The target-specific explanations (LIME, Grad-CAM): what regions and deletion curves are made of."""
+        """The target-specific pixel maps (LIME, Grad-CAM, manipulation map): what regions and deletion curves
+        are made of."""
         return {m: e for m, e in self.explanations.items() if m in ATTRIBUTIONS}
 
 
@@ -74,6 +77,20 @@ def applies(detector, method: str) -> bool:
     return method in METHODS
 
 
+def not_applicable_line(detector, method: str) -> str:
+    """The one line saying why ``method`` does not apply to ``detector``."""
+    name = getattr(detector, "name", detector)
+    if method == "manipulation":
+        return manipulation.not_applicable_line(detector)
+    if method in ("gradcam", "activations"):
+        what = "Grad-CAM needs a neural network's gradients" if method == "gradcam" else \
+            "Activation maps need a neural network"
+        return f"{what}; it does not apply to {name}."
+    if method == "shapley":
+        return shapley.NO_FACE
+    return f"{method} does not apply to {name}."
+
+
 def memory_cache() -> Cache:
     """A cache for one (detector, image) pair in a dict: :func:`run` calls it ``cache(key, compute)``."""
     store: dict[tuple, Any] = {}
@@ -84,6 +101,11 @@ def memory_cache() -> Cache:
         return store[key]
 
     return cache
+
+
+def _hashable_fill(params: Params):
+    """LIME's hide colour as part of a Shapley cache key (it is the fill only for ``shapley_fill="hide"``)."""
+    return dict(params.lime_items())["hide_color"] if params.shapley_fill == "hide" else None
 
 
 def _no_cache(_key: tuple, compute: Callable[[], Any]):
@@ -119,17 +141,15 @@ def run(detector, image, *, methods: Iterable[str] | None = None, params: Params
     for m in methods:
         if m in ("gradcam", "activations", "manipulation") and not applies(detector, m):
             bundle.not_applicable.append(m)
+            bundle.notes[m] = not_applicable_line(detector, m)
     steps.plan(methods)
-    if "lime" in methods:
-        steps.lime()
-        if params.stability:
+    if "shapley" in methods or "regions" in methods:
+        steps.landmarks()
+    runs = [m for m in methods if m not in bundle.not_applicable and m != "regions"]
+    for m in runs:
+        getattr(steps, m)()
+        if m == "lime" and params.stability:
             steps.stability()
-    if "gradcam" in methods and "gradcam" not in bundle.not_applicable:
-        steps.gradcam()
-    if "activations" in methods and "activations" not in bundle.not_applicable:
-        steps.activations()
-    if "manipulation" in methods and "manipulation" not in bundle.not_applicable:
-        steps.manipulation()
     if "regions" in methods and bundle.attributions:
         steps.regions()
     if params.deletion:
@@ -156,8 +176,11 @@ class _Steps:
     def plan(self, methods: tuple[str, ...]) -> None:
         """Relative cost of each step that will run, so that ``progress`` moves evenly."""
         runs = [m for m in methods if m not in self.bundle.not_applicable]
-        cost = {"lime": 10.0, "gradcam": 1.0, "activations": 1.0, "manipulation": 1.0, "regions": 1.0}
+        cost = {"shapley": 2.0, "lime": 10.0, "gradcam": 1.0, "activations": 1.0, "manipulation": 1.0,
+                "regions": 1.0}
         self.weights = {m: cost[m] for m in runs}
+        if "shapley" in runs or "regions" in runs:
+            self.weights["landmarks"] = 1.0
         if "lime" in runs and self.params.stability:
             self.weights["stability"] = 10.0 * (self.params.stability_runs - 1)
         if self.params.deletion:
@@ -229,15 +252,32 @@ class _Steps:
         self.bundle.explanations["manipulation"] = e
         self.finish("manipulation", e.seconds)
 
-    def regions(self) -> None:
-        self.within("regions", 0.0, "Finding facial landmarks (mtcnn)")
+    def landmarks(self) -> None:
+        self.within("landmarks", 0.0, "Finding facial landmarks (mtcnn)")
         start = time.perf_counter()
         landmarks = self.cache(("landmarks",), lambda: regions.detect_landmarks(self.image))
-        self.bundle.timings["landmarks"] = time.perf_counter() - start
         self.bundle.landmarks, self.bundle.face_found = landmarks, landmarks is not None
-        if landmarks is not None:  # no face: nothing to rank (and no second mtcnn pass per method)
+        self.finish("landmarks", time.perf_counter() - start)
+
+    def shapley(self) -> None:
+        p = self.params
+        if self.bundle.landmarks is None:  # no face: say so, do not guess regions
+            self.bundle.not_applicable.append("shapley")
+            self.bundle.notes["shapley"] = shapley.NO_FACE
+            self.done += self.weights.get("shapley", 0.0)
+            return
+        self.within("shapley", 0.0, "Region Shapley values (64 coalitions)")
+        e = self.cache(("shapley", p.target, p.shapley_fill, _hashable_fill(p)),
+                       lambda: shapley.explain(self.detector, self.image, target=p.target, fill=p.shapley_fill,
+                                               hide_color=p.hide_color, landmarks=self.bundle.landmarks))
+        self.bundle.explanations["shapley"] = e
+        self.finish("shapley", e.seconds)
+
+    def regions(self) -> None:
+        self.within("regions", 0.0, "Regions")
+        if self.bundle.landmarks is not None:  # no face: nothing to rank
             start = time.perf_counter()
-            self.bundle.regions = {m: regions.summarize(e, landmarks=landmarks)
+            self.bundle.regions = {m: regions.summarize(e, landmarks=self.bundle.landmarks)
                                    for m, e in self.bundle.attributions.items()}
             self.bundle.timings["regions"] = time.perf_counter() - start
         self.done += self.weights.get("regions", 0.0)

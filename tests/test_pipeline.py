@@ -54,13 +54,16 @@ def test_everything_by_default(detector, face):
     b = pipeline.run(detector, image, params=FAST)
     assert b.model == "quadrant" and b.verdict == "fake" and b.target == "fake" and b.threshold == 0.5
     assert b.p_fake == pytest.approx(float(detector.predict([image])[0]))
-    assert list(b.explanations) == ["lime", "gradcam", "activations"] and list(b.attributions) == ["lime", "gradcam"]
+    assert list(b.explanations) == ["shapley", "lime", "gradcam", "activations"]
+    assert list(b.attributions) == ["lime", "gradcam"]
+    assert sum(b.explanations["shapley"].extras["values"].values()) == pytest.approx(
+        b.explanations["shapley"].extras["full"] - b.explanations["shapley"].extras["base"], abs=1e-5)
     assert b.face_found is True and b.landmarks == LANDMARKS and set(b.regions) == {"lime", "gradcam"}
     assert b.regions["lime"].ranking and set(b.deletion) == {"lime", "gradcam"}
     assert all(isinstance(c, faithfulness.DeletionCurve) for c in b.deletion.values())
     assert b.stability is None and b.not_applicable == []
-    assert list(b.timings) == ["lime", "gradcam", "activations", "landmarks", "regions", "deletion_lime",
-                               "deletion_gradcam"]
+    assert list(b.timings) == ["landmarks", "shapley", "lime", "gradcam", "activations", "regions",
+                               "deletion_lime", "deletion_gradcam"]
     assert all(v >= 0 for v in b.timings.values())
     assert b.timings["lime"] == b.explanations["lime"].seconds
     assert b.timings["deletion_lime"] == b.deletion["lime"].seconds
@@ -82,10 +85,19 @@ def test_methods_subset_is_respected(detector, face):
 def test_not_applicable_methods_are_reported(face):
     b = pipeline.run(StatsDetector(), quadrant_image(64), params=FAST)
     assert b.not_applicable == ["gradcam", "activations"]
-    assert list(b.explanations) == ["lime"] and set(b.deletion) == {"lime"} and set(b.regions) == {"lime"}
+    assert list(b.explanations) == ["shapley", "lime"] and set(b.deletion) == {"lime"} and set(b.regions) == {"lime"}
+    assert b.notes["gradcam"].startswith("Grad-CAM needs") and "stats" in b.notes["activations"]
     assert not pipeline.applies(StatsDetector(), "gradcam") and pipeline.applies(StatsDetector(), "lime")
     b = pipeline.run(StatsDetector(), quadrant_image(64), methods=("lime",), params=FAST)
     assert b.not_applicable == []  # only what was asked for
+
+
+def test_no_face_shapley_says_it_does_not_apply(monkeypatch):
+    monkeypatch.setattr(regions, "detect_landmarks", lambda image: None)
+    b = pipeline.run(StatsDetector(), quadrant_image(64), methods=("shapley", "lime", "regions"), params=FAST)
+    assert b.face_found is False and "shapley" not in b.explanations and not b.regions
+    assert b.not_applicable == ["shapley"] and "do not apply" in b.notes["shapley"]
+    assert "lime" in b.explanations  # the pixel methods still run
 
 
 def test_params_defaults_are_the_defaults():
