@@ -1,8 +1,9 @@
-"""``python -m explain IMAGE [--model M] [--method lime|gradcam|activations|manipulation|regions|all] [--out DIR] [--json] [--report OUT.html]``
+"""``python -m explain IMAGE [--model M] [--method lime|gradcam|activations|manipulation|regions|all] [--preset stable|study] [--out DIR] [--json] [--report OUT.html]``
 
 Explains one face image: writes the figures as PNGs into DIR and prints a summary (verdict at the model's
 operating point, calibrated P(fake), the threshold, top regions with their scores, deletion-curve areas,
-seconds per method). "all" includes the manipulation map only for a model with a map head. With --json, stdout holds exactly one JSON object. With --report, also a self-contained HTML
+seconds per method). ``--preset`` picks LIME's parameters: "stable" (the default) or "study" (the study's LIME:
+SLIC 100/1/1, 1,000 samples, black fill); --num-samples and --n-segments override the preset's. "all" includes the manipulation map only for a model with a map head. With --json, stdout holds exactly one JSON object. With --report, also a self-contained HTML
 report (explain.report: every model's verdict, LIME, Grad-CAM, regions, deletion curves, parameters, model versions),
 built from the same explanations (what --method left out is computed for it). Exit status 0 on success, 2 on bad input (one line on stderr, never a traceback).
 """
@@ -14,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from explain.params import DEFAULTS, Params
+from explain.params import DEFAULTS, PRESETS, Params
 
 METHODS = ("lime", "gradcam", "activations", "regions", "all", "manipulation")
 PIPELINE_METHODS = {"lime": ("lime", "regions"), "gradcam": ("gradcam", "regions"), "activations": ("activations",),
@@ -30,10 +31,12 @@ def parse_args(argv=None):
     p.add_argument("--target", default=DEFAULTS.target, choices=("verdict", "fake", "real"))
     p.add_argument("--out", default=None, help="folder for the PNGs (default: explain_out/<image stem>)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--num-samples", type=int, default=DEFAULTS.num_samples,
-                   help=f"LIME samples (default {DEFAULTS.num_samples})")
-    p.add_argument("--n-segments", type=int, default=DEFAULTS.n_segments,
-                   help=f"SLIC superpixels asked for (default {DEFAULTS.n_segments})")
+    p.add_argument("--preset", default="stable", choices=tuple(PRESETS),
+                   help="LIME's parameters: stable (default) or study (SLIC 100/1/1, 1,000 samples, black fill)")
+    p.add_argument("--num-samples", type=int, default=None,
+                   help=f"LIME samples (default: the preset's; stable {DEFAULTS.num_samples})")
+    p.add_argument("--n-segments", type=int, default=None,
+                   help=f"SLIC superpixels asked for (default: the preset's; stable {DEFAULTS.n_segments})")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed)
     p.add_argument("--layer", default=DEFAULTS.layer,
                    help="layer for Grad-CAM / activations (default last / first conv)")
@@ -48,14 +51,15 @@ def parse_args(argv=None):
 
 def params_of(args) -> Params:
     """The pipeline's parameters from the command line (after checking them)."""
-    if args.num_samples < 1:
+    if args.num_samples is not None and args.num_samples < 1:
         raise ValueError(f"--num-samples must be at least 1, not {args.num_samples}")
-    if args.n_segments < 1:
+    if args.n_segments is not None and args.n_segments < 1:
         raise ValueError(f"--n-segments must be at least 1, not {args.n_segments}")
     if args.report is not None and Path(args.report).is_dir():
         raise ValueError(f"--report {args.report}: is a folder, give a file name such as report.html")
-    return Params(target=args.target, num_samples=args.num_samples, n_segments=args.n_segments, seed=args.seed,
-                  layer=args.layer, deletion=not args.no_deletion)
+    overrides = {k: v for k, v in (("num_samples", args.num_samples), ("n_segments", args.n_segments)) if v is not None}
+    return Params.preset(args.preset, target=args.target, seed=args.seed, layer=args.layer,
+                         deletion=not args.no_deletion, **overrides)
 
 
 def run(args) -> dict:
@@ -103,7 +107,7 @@ def summarize(args, detector, bundle, kind: str, crops: list, face) -> dict:
     if "lime" in bundle.explanations:
         e = bundle.explanations["lime"]
         summary["lime"] = {"top_positive": e.extras["top_positive"], "score": e.extras["score"],
-                           "n_segments": e.extras["n_segments_actual"]}
+                           "n_segments": e.extras["n_segments_actual"], "preset": bundle.params.preset_name}
     if "activations" in bundle.explanations:
         e = bundle.explanations["activations"]
         summary["activations"] = {"layer": e.extras["layer"], "n_channels": int(e.extras["n_channels"])}

@@ -20,8 +20,8 @@ from models.data.landmarks import INNER, MIN_CONFIDENCE, REGIONS, Landmarks, det
 __all__ = ["INNER", "MIN_CONFIDENCE", "REGIONS", "REGION_NAMES", "Landmarks", "RegionSummary", "detect_landmarks", "region_map",
            "summarize"]
 
-REGION_NAMES = {  # display name of each region
-    "left_eye": "left eye", "right_eye": "right eye", "nose": "nose", "mouth": "mouth",
+REGION_NAMES = {  # display name of each region: left and right as the viewer sees the image
+    "left_eye": "left eye (viewer's left)", "right_eye": "right eye (viewer's right)", "nose": "nose", "mouth": "mouth",
     "rest_of_face": "rest of face", "outside_face": "outside the face",
 }
 

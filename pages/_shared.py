@@ -36,7 +36,7 @@ def _memo_store() -> OrderedDict:
     return st.session_state.setdefault("_explanations", OrderedDict())
 
 
-def memo(key: tuple, compute, max_entries: int = 24):
+def memo(key: tuple, compute, max_entries: int = 96):
     """Cache ``compute()`` under ``key`` for this browser session only (an LRU of ``max_entries``).
 
     Per session on purpose: results derived from an uploaded image are never shared with other users.
@@ -217,7 +217,7 @@ def show_verdict(detector, crop: np.ndarray, p_fake: float) -> bool:
     label = detector.verdict(p_fake)
     spread = float(spreads(detector, [crop], [p_fake])[0])
     unsure = bool(detector.unsure(p_fake, spread))
-    badge = ":red-background[FAKE]" if label == "fake" else ":green-background[REAL]"
+    badge = ":red-background[FAKE]" if label == "fake" else ":blue-background[REAL]"  # the figures' colours
     extra = f" :orange-background[{unsure_label(label)}]" if unsure else ""
     st.markdown(f"### Verdict: {badge}{extra}")
     u = detector.unsure_settings
@@ -226,22 +226,24 @@ def show_verdict(detector, crop: np.ndarray, p_fake: float) -> bool:
     return unsure
 
 
-def show_manipulation_map(detector, crop: np.ndarray, figure=None) -> None:
+def show_manipulation_map(detector, crop: np.ndarray, figure=None, explanation=None) -> None:
     """The detector's manipulation map over ``crop`` when it has a map head, else one line saying it does not
-    apply. ``figure(fig, name)``: how the page shows a figure (default ``st.image``)."""
+    apply. ``figure(fig, name)``: how the page shows a figure (default ``st.image``). ``explanation``: the map
+    already computed (e.g. by the page's pipeline run); None: computed here, once per session."""
     from explain import manipulation, render
 
     if not manipulation.applies(detector):
         st.caption(manipulation.not_applicable_line(detector))
         return
-    e = memo(("manipulation", detector.name, image_key(crop)), lambda: manipulation.explain(detector, crop))
+    e = explanation if explanation is not None else memo(("manipulation", detector.name, image_key(crop)),
+                                                         lambda: manipulation.explain(detector, crop))
     fig = render.manipulation_overlay(e, crop)
     if figure is not None:
         figure(fig, "manipulation")
     else:
         st.image(render.png(fig), width="stretch")
-    st.caption(f"P(manipulated) per pixel from {detector.name}'s map head: mean {e.extras['mean']:.2f}, "
-               f"{e.extras['share_over_half']:.0%} of the pixels at 0.5 or more.")
+    st.caption(f"P(manipulated) per pixel from {detector.name}'s map head (red: toward fake): mean "
+               f"{e.extras['mean']:.2f}, {e.extras['share_over_half']:.0%} of the pixels at 0.5 or more.")
 
 
 def explain_cache(model: str, image: np.ndarray):

@@ -5,6 +5,7 @@ import os
 import pandas as pd
 import streamlit as st
 
+from explain import aggregate
 from models.analysis import explore
 from models.analysis.display import shorten
 from models.analysis.zoo import eval_file, eval_stamp, load_scores, model_stamp, model_threshold
@@ -107,6 +108,60 @@ st.dataframe(pd.DataFrame(explore.errors_by_source(scores, threshold)), hide_ind
              column_config={c: rate for c in ("FP rate", "FN rate", "error rate")})
 st.caption("FP rate: share of the source's reals called fake. FN rate: share of its fakes passed as real. "
            "Sources with only fakes (basemax) can have no false positives.")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_phi(name: str, folder: str, stamp: float):
+    return aggregate.load_cache(name, "test", folder)
+
+
+def drivers(name: str, scores, threshold: float) -> None:
+    """What drives the mistakes: cached region Shapley values aggregated over the FPs and the FNs."""
+    st.subheader("What drives the mistakes")
+    folder = eval_file(name, "test").parent  # the Shapley cache sits next to the evaluation cache it joins
+    path = aggregate.cache_path(name, "test", folder)
+    phi = cached_phi(name, str(folder), path.stat().st_mtime if path.is_file() else 0.0)
+    if phi is None:
+        if name in aggregate.CACHED_MODELS:
+            st.info(f"No region Shapley values cached for {name} (`{path.name}`): run `make eval`.")
+        else:
+            st.info(f"No region Shapley values cached for {name}: `make eval` caches them for "
+                    f"{' and '.join(aggregate.CACHED_MODELS)} only. For {name}: `python -m explain.shapley_cache "
+                    f"--models {name} --split test`.")
+        return
+    if aggregate.is_stale(name, "test", folder):
+        st.warning(f"The model file of {name} is newer than `{path.name}`: run `make eval`.")
+    m = aggregate.mistakes(phi, scores, threshold)
+    if m.missing and len(m.missing) == m.n_fp + m.n_fn:
+        st.info(f"`{path.name}` covers none of these {len(m.missing):,} mistakes (made on another dataset?): "
+                "run `make eval`.")
+        return
+    sets = {"False positives": aggregate.aggregate(m.fp, "fake"),
+            "False negatives": aggregate.aggregate(m.fn, "real")}
+    for label, agg in sets.items():
+        st.markdown(aggregate.sentence(label, agg) + ".")
+    st.pyplot(aggregate.figure(sets), width="stretch")  # full width: its text at least the body's size
+    st.caption("Exact region Shapley values (64 coalitions, removed regions blurred), toward fake: how much "
+               "each region raised (red) or lowered (blue) P(fake), averaged over the set; \"top region\": the "
+               "one pushing hardest toward the wrong verdict. Cached by `make eval` in "
+               f"`{path.name}`, at the threshold {threshold:.3f}.")
+    no_face = sum(a.no_face for a in sets.values())
+    if no_face:
+        st.caption(f"{no_face:,} of the {m.n_fp + m.n_fn:,} mistakes have no facial landmarks (mtcnn found "
+                   "none): counted, not explained.")
+    if m.missing:
+        st.caption(f"{len(m.missing):,} mistakes are not in the cache (run `make eval`).")
+    reference = {**sets, f"All reals (n={len(m.reals):,}, reference)": aggregate.aggregate(m.reals, "real"),
+                 f"All fakes (n={len(m.fakes):,}, reference)": aggregate.aggregate(m.fakes, "fake")}
+    with st.expander("Per region, as a table (with all reals and all fakes for reference)"):
+        st.dataframe(pd.DataFrame([{"set": label, **r} for label, a in reference.items() for r in a.table()]),
+                     hide_index=True, column_config={
+                         "mean φ (P(fake))": st.column_config.NumberColumn(format="%+.3f"),
+                         "mean |φ|": st.column_config.NumberColumn(format="%.3f"),
+                         "top region in": st.column_config.NumberColumn(format="percent")})
+
+
+drivers(name, scores, threshold)
 
 
 def request_explain(row: dict, model: str) -> None:

@@ -1,5 +1,10 @@
-"""Explain: why a detector calls a face real or fake (LIME, Grad-CAM, activations, manipulation map, regions,
-faithfulness)."""
+"""Explain: why a detector calls a face real or fake. A Summary first (verdict, region Shapley values as a
+waterfall, each method's top region and whether it can be trusted), then LIME, Grad-CAM, activations, the
+manipulation map, regions and faithfulness.
+
+The pipeline runs in two phases with one cache: first the fast methods (Shapley values, manipulation map,
+Grad-CAM, regions, their deletion curves), so that the Summary appears at once; then LIME and its stability
+check, which stream in and complete the Summary."""
 
 import hashlib
 import re
@@ -11,8 +16,12 @@ import streamlit as st
 
 from explain import activations, gradcam, pipeline, render
 from explain.base import TARGETS
+from explain.metrics import sanity
+from explain.metrics.stability import advice as stability_advice
+from explain.params import PRESET_LABELS
 from explain.pipeline import DEFAULTS, Params
 from explain.regions import REGION_NAMES
+from explain.summary import METHOD_NAMES, summarize
 from models.analysis.display import enlarge
 from models.data.preprocess import model_view
 from pages._shared import (
@@ -34,12 +43,22 @@ ensure_navigation()
 st.title("Explain")
 
 REGION_HELP = (
-    "Regions come from mtcnn landmarks (eyes, nose, mouth corners); the bars show the mean evidence per pixel "
-    "for the target class in each region. **How far to trust the ranking:** on 69 photoshopped ciplab fakes whose "
-    "edited regions are known, no model and method ranked an edited region first more often than chance "
-    "(lift 0.74 to 1.04, 95% intervals including or below 1; docs/BENCHMARKS.md). The ranking shows what the model "
-    "responds to; it does not locate the manipulation."
+    "Regions come from mtcnn landmarks (eyes, nose, mouth corners); left and right are as you see the image. "
+    "The bars show each method's mean evidence per pixel in each region, red toward fake and blue toward real. "
+    "The region Shapley values on the Summary tab are exact for the model: they measure what this model responds "
+    "to, in units of P(fake). Whether a method's top region is where a face was actually edited is measured "
+    "against ground truth in docs/BENCHMARKS.md (\"Region ground truth\")."
 )
+SUMMARY_HELP = (
+    "Region Shapley values: each facial region's exact share of P(fake) for this model (all 64 combinations of "
+    "the six regions scored, a removed region {fill}). Red bars push toward fake, blue toward real; they add up "
+    "from P(fake) with every region removed to this image's P(fake). A method is trusted only when its deletion "
+    "curve beats random deletion and it passes the model-randomisation check; an untrusted method is greyed with "
+    "the reason and never counted as agreeing."
+)
+FIRST_PHASE = ("shapley", "manipulation", "gradcam", "regions")  # the Summary: fast, shown first
+SECOND_PHASE = (*FIRST_PHASE, "lime")  # then LIME (+ stability): everything of the first phase is a cache hit
+FILLS = {"blur": "blurred", "mean": "filled with the mean colour", "hide": "filled like LIME's superpixels"}
 
 
 HIDE_COLORS = {"black (0)": 0, "grey (128)": 128, "their mean colour": None}
@@ -47,11 +66,49 @@ HIDE_COLORS = {"black (0)": 0, "grey (128)": 128, "their mean colour": None}
 page_figures: dict[str, bytes] = {}  # every figure shown on this run, by name: the HTML report reuses them
 
 
-def figure(fig, name: str, caption: str | None = None):
+def figure(fig, name: str, caption: str | None = None, download: bool = True):
     data = render.png(fig)
     page_figures[name] = data
     st.image(data, caption=caption, width="stretch")
-    st.download_button(f"Download {name}.png", data, file_name=f"{name}.png", mime="image/png", key=f"dl_{name}")
+    if download:
+        st.download_button(f"Download {name}.png", data, file_name=f"{name}.png", mime="image/png",
+                           key=f"dl_{name}")
+
+
+def method_table(summary) -> str:
+    """The Summary's methods as a Markdown table: trusted first; an untrusted one greyed, with the reason."""
+    lines = ["| Method | Top region (eyes, nose, mouth) | Top region overall | Faithfulness | Trusted |",
+             "|---|---|---|---|---|"]
+    for r in summary.methods:
+        inner, overall = (REGION_NAMES.get(x, "none") if x else "none" for x in (r.top_inner, r.top_region))
+        if r.status == "pending":
+            cells = [f"{r.name}: computing…", "…", "…", "…", "not yet"]
+        elif r.trusted:
+            cells = [f"**{r.name}**", inner, overall, r.faithfulness, "yes"]
+        else:
+            cells = [r.name, inner, overall, r.faithfulness, f"no: {r.reason}"]
+        if not r.trusted:
+            cells = [f":gray[{c}]" for c in cells]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def show_summary_text(summary) -> None:
+    """The headline, the method table and what does not apply."""
+    st.markdown(f"#### {summary.headline}")
+    st.markdown(method_table(summary))
+    a = summary.agreement
+    if a.agree is None:
+        st.caption("Fewer than two trusted methods name a region, so there is no agreement to report.")
+    elif a.agree:
+        st.caption(f"The trusted methods ({', '.join(METHOD_NAMES[m] for m in a.basis)}) agree on the "
+                   f"{REGION_NAMES[a.region]}.")
+    else:
+        st.caption("The trusted methods disagree: " + "; ".join(
+            f"{METHOD_NAMES[m]}: {REGION_NAMES[r]}" for m, r in a.disagree.items())
+            + f" (the others: {REGION_NAMES[a.region]}).")
+    for line in summary.not_applicable.values():
+        st.caption(line)
 
 
 names = installed_models()
@@ -60,12 +117,19 @@ with st.sidebar:
     target = st.selectbox("Explain the evidence for", list(TARGETS), key="explain_target",
                           help="'verdict' explains the predicted class, as the study did.")
     with st.expander("LIME", expanded=False):
-        num_samples = st.slider("Samples", 200, 3000, DEFAULTS.num_samples, step=100, key="lime_samples")
-        n_segments = st.slider("Superpixels asked of SLIC", 20, 300, DEFAULTS.n_segments, step=10, key="lime_segments")
-        compactness = st.number_input("SLIC compactness", 0.1, 100.0, float(DEFAULTS.compactness))
-        sigma = st.number_input("SLIC sigma", 0.0, 5.0, float(DEFAULTS.sigma))
+        preset = st.radio("Preset", list(PRESET_LABELS), format_func=PRESET_LABELS.get, key="lime_preset",
+                          help="Stable (the default): 30 regular superpixels, mean-colour fill, 1,500 samples; its "
+                               "top 5 agrees across seeds far more often. The 2020 study's: SLIC 100/1/1, black "
+                               "fill, 1,000 samples (docs/BENCHMARKS.md, 'LIME stability').")
+        base = Params.preset(preset)
+        num_samples = st.slider("Samples", 200, 3000, base.num_samples, step=100, key=f"lime_samples_{preset}")
+        n_segments = st.slider("Superpixels asked of SLIC", 20, 300, base.n_segments, step=10,
+                               key=f"lime_segments_{preset}")
+        compactness = st.number_input("SLIC compactness", 0.1, 100.0, float(base.compactness),
+                                      key=f"lime_compactness_{preset}")
+        sigma = st.number_input("SLIC sigma", 0.0, 5.0, float(base.sigma), key=f"lime_sigma_{preset}")
         hide = st.selectbox("Switched-off superpixels are filled with", list(HIDE_COLORS),
-                            index=list(HIDE_COLORS.values()).index(DEFAULTS.hide_color))
+                            index=list(HIDE_COLORS.values()).index(base.hide_color), key=f"lime_hide_{preset}")
         seed = st.number_input("Seed", 0, 10_000, DEFAULTS.seed)
         want_stability = st.toggle(f"Stability across {DEFAULTS.stability_runs} seeds", value=True,
                                    key="lime_stability", help="Runs LIME again with the next seeds.")
@@ -94,7 +158,7 @@ top[0].image(shown, caption=f"{name}" + (f", face {index + 1} of {len(crops)}" i
 top[1].image(enlarge(model_view(crop, detector.input_size)), width="stretch",
              caption=f"What {detector.name} sees: {detector.input_size}x{detector.input_size} px")
 with top[2]:
-    show_verdict(detector, crop, p_fake)
+    unsure = show_verdict(detector, crop, p_fake)
     st.metric("P(fake)", f"{p_fake:.1%}")
     st.progress(p_fake, text=f"P(fake) = {p_fake:.3f} (threshold {detector.threshold:.2f})")
     st.caption(f"Explaining the evidence for **{resolved}**. A verdict is a signal, not proof.")
@@ -108,21 +172,63 @@ if pipeline.applies(detector, "gradcam"):
     cam_layer = st.session_state.get("cam_layer") or gradcam.default_layer(detector)
     if cam_layer not in layers_cam:
         cam_layer = gradcam.default_layer(detector)
-params = Params(target=target, n_segments=int(n_segments), compactness=float(compactness), sigma=float(sigma),
-                num_samples=int(num_samples), hide_color=HIDE_COLORS[hide], seed=int(seed), layer=cam_layer,
-                stability=want_stability, deletion=want_deletion)
+params = replace(base, target=target, n_segments=int(n_segments), compactness=float(compactness), sigma=float(sigma),
+                 num_samples=int(num_samples), hide_color=HIDE_COLORS[hide], seed=int(seed), layer=cam_layer,
+                 stability=want_stability, deletion=want_deletion)
 cache = explain_cache(model_name, crop)  # every step memoised for this session: display options recompute nothing
 
-with st.status("Explaining…", expanded=True) as status:
-    bar = st.progress(0.0, text="LIME")
-    bundle = pipeline.run(detector, crop, methods=("lime", "gradcam", "regions"), params=params, cache=cache,
-                          progress=lambda fraction, message: bar.progress(fraction, text=message))
-    status.update(label="Explained", state="complete", expanded=False)
+# method -> why it fails the model-randomisation check stored in the model's JSON (greyed on the Summary)
+sanity_failures = sanity.failures(detector, params)
+
+
+def run_phase(methods, label: str, done: str):
+    with st.status(label, expanded=True) as status:
+        bar = st.progress(0.0, text=label)
+        result = pipeline.run(detector, crop, methods=methods, params=params, cache=cache,
+                              progress=lambda fraction, message: bar.progress(fraction, text=message))
+        status.update(label=done, state="complete", expanded=False)
+    return result
+
+
+first = run_phase(FIRST_PHASE, "Explaining: region Shapley values, Grad-CAM, manipulation map…", "Summary ready")
+second_slot = st.empty()  # LIME's progress, above the tabs
+
+tabs = st.tabs(["Summary", "LIME", "Grad-CAM", "Activations", "Manipulation map", "Regions", "Faithfulness",
+                "Compare models"])
+with tabs[0]:
+    summary_slot = st.empty()
+    first_summary = summarize(first, sanity_failures=sanity_failures, unsure=unsure, pending=("lime",))
+    with summary_slot.container():
+        show_summary_text(first_summary)
+    left, right = st.columns([2, 1])
+    with left:
+        if first_summary.waterfall:
+            figure(render.waterfall(first_summary), "waterfall")
+            st.caption(SUMMARY_HELP.format(fill=FILLS.get(first_summary.fill, "filled")))
+        else:
+            st.info(first.notes.get("shapley", "No region Shapley values for this image."))
+    with right:
+        if first.regions:
+            figure(render.region_overlay(next(iter(first.regions.values())), crop), "summary_regions",
+                   download=False)
+with tabs[2]:
+    if "gradcam" in first.explanations:
+        st.selectbox("Conv layer", layers_cam, index=layers_cam.index(cam_layer), key="cam_layer")
+        figure(render.gradcam_overlay(first.explanations["gradcam"], crop), "gradcam")
+    else:
+        st.info("Grad-CAM needs a neural network's gradients; it does not apply to this model.")
+with tabs[4]:
+    show_manipulation_map(detector, crop, figure=figure, explanation=first.explanations.get("manipulation"))
+
+with second_slot.container():
+    bundle = run_phase(SECOND_PHASE, "LIME and its stability check…", "Explained")
+summary = summarize(bundle, sanity_failures=sanity_failures, unsure=unsure)
+with summary_slot.container():  # LIME is in: its top region and faithfulness join the Summary
+    show_summary_text(summary)
 lime_e = bundle.explanations["lime"]
 stab = bundle.stability
 
-tabs = st.tabs(["LIME", "Grad-CAM", "Activations", "Manipulation map", "Regions", "Faithfulness", "Compare models"])
-with tabs[0]:
+with tabs[1]:
     jac = stab["mean_jaccard"] if stab else None
     figure(render.lime_panels(lime_e, crop, stability=jac), "lime")
     cols = st.columns(3)
@@ -130,17 +236,11 @@ with tabs[0]:
     cols[1].metric("Local fit R²", f"{lime_e.extras['score']:.2f}")
     if jac is not None:
         cols[2].metric("Top-5 agreement across 3 seeds", f"{jac:.2f}")
-        if jac < 0.5:
-            st.warning(f"Unstable: the top-5 superpixels change with the random seed (mean Jaccard {jac:.2f}). "
-                       "Do not read much into this LIME mask; raise the number of samples.")
+        warning = stability_advice(jac, params)
+        if warning:
+            st.warning(warning)
     st.caption(f"LIME {lime_e.params['num_samples']} samples, {lime_e.seconds:.1f} s.")
-with tabs[1]:
-    if "gradcam" in bundle.explanations:
-        st.selectbox("Conv layer", layers_cam, index=layers_cam.index(cam_layer), key="cam_layer")
-        figure(render.gradcam_overlay(bundle.explanations["gradcam"], crop), "gradcam")
-    else:
-        st.info("Grad-CAM needs a neural network's gradients; it does not apply to this model.")
-with tabs[2]:
+with tabs[3]:
     if pipeline.applies(detector, "activations"):
         layer_names = activations.layers(detector)
         c1, c2, c3 = st.columns(3)
@@ -160,34 +260,39 @@ with tabs[2]:
             figure(render.activation_zoom(act), "activation_zoom")
     else:
         st.info("Activation maps need a neural network; they do not apply to this model.")
-with tabs[3]:
-    show_manipulation_map(detector, crop, figure=figure)
-with tabs[4]:
+with tabs[5]:
     st.caption(REGION_HELP)
     if not bundle.face_found:
         st.info("No face found in this image: the region summary needs facial landmarks, so only the "
                 "pixel-level explanations (LIME, Grad-CAM) are shown.")
     else:
         summaries = bundle.regions
-        cols = st.columns(1 + len(summaries))
+        cols = st.columns(2)
         with cols[0]:
             figure(render.region_overlay(next(iter(summaries.values())), crop), "regions_map")
-        for col, (m, s) in zip(cols[1:], summaries.items()):
-            with col:
-                figure(render.region_bars(s, title=f"{m}: what drove '{bundle.target}'"), f"regions_{m}")
-                st.caption(f"{m}: top region **{REGION_NAMES[s.ranking[0]]}**")
-with tabs[5]:
+        for i, (m, s) in enumerate(summaries.items(), start=1):
+            if i % 2 == 0:
+                cols = st.columns(2)
+            with cols[i % 2]:
+                name = METHOD_NAMES.get(m, m)
+                figure(render.region_bars(s, title=f"{name}: what drove '{bundle.target}'"), f"regions_{m}")
+                row = summary.row(m)
+                top = row.top_region if row is not None else (s.ranking[0] if s.ranking else None)
+                st.caption(f"{name}: top region **{REGION_NAMES[top]}**" if top else
+                           f"{name}: no region shows evidence for '{bundle.target}'")
+with tabs[6]:
     curves = bundle.deletion
     if not curves:
         st.info("Switch on 'Deletion curves' in the sidebar.")
     st.caption("Superpixels are removed (filled with black, as LIME does) most important first; a faithful "
                "explanation makes P(target) fall faster than removing them in random order "
-               f"({DEFAULTS.deletion_random} shuffles).")
-    cols = st.columns(max(1, len(curves)))
-    for col, (m, c) in zip(cols, curves.items()):
-        with col:
+               f"({DEFAULTS.deletion_random} shuffles). A method that fails is greyed on the Summary tab.")
+    for i, (m, c) in enumerate(curves.items()):
+        if i % 2 == 0:
+            cols = st.columns(2)
+        with cols[i % 2]:
             figure(render.deletion_plot(c), f"deletion_{m}")
-with tabs[6]:
+with tabs[7]:
     if not want_compare:
         st.info("Switch on 'Compare all models' in the sidebar to see every model's verdict and LIME mask on this face.")
     else:
@@ -219,7 +324,8 @@ def prepare_report() -> bytes:
         return image_report(
             crop, model=detector, models=[get_detector(n) for n in names], params=report_params, cache=cache,
             crop_info=crop_info, figures=page_figures, photo=shown if kind != "none" else None,
-            title=f"Deepfake Lens report: {name}", progress=lambda f, text: bar.progress(f, text=text)).encode("utf-8")
+            title=f"Deepfake Lens report: {name}", progress=lambda f, text: bar.progress(f, text=text),
+            sanity_failures=sanity_failures, unsure=unsure).encode("utf-8")
 
     data = memo(("report", model_name, image_key(crop), report_params, digest, name, index, str(crop_info)), build)
     bar.empty()

@@ -7,6 +7,7 @@ import io
 import zipfile
 
 import numpy as np
+import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -146,3 +147,33 @@ def test_batch_face_row_opens_that_face_in_explain():
     assert not at.exception, at.exception
     assert at.title[0].value == "Explain"
     assert at.selectbox(key="explain_face").value == 1  # 0-based index of face 2
+
+
+def test_batch_region_shapley_toggle_aggregates_by_verdict_and_keeps_results():
+    """A real face (astronaut) and a noise crop: the face gets region Shapley values, the noise is counted as
+    without landmarks; the aggregate of the face's verdict is shown; a rerun reuses what was computed."""
+    from skimage import data
+
+    from explain import aggregate
+
+    face = np.asarray(Image.fromarray(data.astronaut()[0:256, 128:384]).resize((128, 128), Image.LANCZOS))
+    at = batch_page([("face.png", png(face), "image/png"), ("noise.png", png(crops(1)[0]), "image/png")])
+    at.toggle(key="batch_shapley").set_value(True).run()
+    assert not at.exception, at.exception
+    kept = at.session_state["batch_shapley_state"]["rows"]
+    assert set(kept) == {"face.png", "noise.png"}
+    assert kept["face.png"].face and not kept["noise.png"].face
+    row = {r.path: r for r in at.session_state["batch_state"].rows}["face.png"]
+    assert kept["face.png"].p_fake == pytest.approx(row.p_fake, abs=1e-4)  # the crop that was scored
+    phi = kept["face.png"]
+    assert sum(phi.phi.values()) == pytest.approx(phi.full - phi.base, abs=1e-5)
+    label = "Fake verdicts" if row.verdict == "fake" else "Real verdicts"
+    expected = aggregate.sentence(label, aggregate.aggregate([phi], row.verdict)) + "."
+    lines = [m.value for m in at.markdown]
+    assert expected in lines and expected.startswith(f"{label} (n=1)")
+    assert any(c.value.startswith("1 of 2 faces have no facial landmarks") for c in at.caption)
+    # A rerun keeps what was computed: a marked value survives it.
+    phi.phi["mouth"] = 0.777
+    at.run()
+    assert not at.exception
+    assert at.session_state["batch_shapley_state"]["rows"]["face.png"].phi["mouth"] == 0.777

@@ -1,16 +1,21 @@
-"""AppTest for the Explain page: sample with a face, caching of LIME, no-face and bad uploads."""
+"""AppTest for the Explain page: the Summary tab first, sample with a face, caching of LIME (and of the first
+phase's steps), no-face and bad uploads."""
 
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import explain.gradcam
 import explain.lime
 import explain.metrics.stability
+import explain.shapley
+from explain.metrics.faithfulness import DeletionCurve
 from tests.conftest import REPO
 
 TIMEOUT = 300
@@ -22,7 +27,7 @@ def explain_page(samples: int = 200, stability: bool = True, deletion: bool = Tr
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT)
     at.run()
     # Cheap settings before the page first computes (widgets read their keys from session state).
-    at.session_state["lime_samples"] = samples
+    at.session_state["lime_samples_stable"] = samples
     at.session_state["lime_stability"] = stability
     at.session_state["deletion"] = deletion
     at.session_state["explain_model"] = model
@@ -37,20 +42,37 @@ def png_bytes(arr) -> bytes:
     return buf.getvalue()
 
 
-def test_explain_sample_shows_every_panel_with_downloads():
+def test_explain_sample_shows_every_panel_with_downloads(monkeypatch):
+    # Grad-CAM fails its deletion test here: the Summary must grey it, with the reason, after the trusted ones.
+    monkeypatch.setattr(DeletionCurve, "useful", property(lambda self: self.method != "gradcam"))
     at = explain_page()
     assert any("Verdict" in m.value for m in at.markdown)
+    summary = at.tabs[0]
+    assert summary.label == "Summary"
+    headline = [m.value for m in summary.markdown if m.value.startswith("#### ")]
+    assert len(headline) == 1 and re.match(r"#### (Fake|Real|Unsure \(leans (fake|real)\)) \(P \d\.\d\d\)", headline[0])
+    table = next(m.value for m in summary.markdown if m.value.startswith("| Method"))
+    rows = table.splitlines()[2:]
+    assert rows[0].startswith("| **Region Shapley values** |") and rows[0].endswith("| yes |")
+    assert "LIME" in table and "computing" not in table  # the second phase is in
+    cam = next(i for i, row in enumerate(rows) if "Grad-CAM" in row)
+    assert rows[cam].startswith("| :gray[Grad-CAM] |") and "fails its deletion test" in rows[cam]
+    assert all(i < cam for i, row in enumerate(rows) if row.endswith("| yes |"))  # never ranked as trusted
+    assert "Grad-CAM" not in headline[0]  # an untrusted method never counts as agreeing
+    assert any(c.value == "The manipulation map does not apply to tuned_cnn (it has no map head)."
+               for c in summary.caption)
+    assert any(d.proto.label == "Download waterfall.png" for d in summary.get("download_button"))
     labels = [m.label for m in at.metric]
     assert "P(fake)" in labels and "Top-5 agreement across 3 seeds" in labels and "Superpixels" in labels
     tab_labels = [t.label for t in at.tabs]
-    assert tab_labels == ["LIME", "Grad-CAM", "Activations", "Manipulation map", "Regions", "Faithfulness",
-                          "Compare models"]
+    assert tab_labels == ["Summary", "LIME", "Grad-CAM", "Activations", "Manipulation map", "Regions",
+                          "Faithfulness", "Compare models"]
     downloads = {d.proto.label for d in at.get("download_button")}
-    for name in ("lime", "gradcam", "activations", "activation_zoom", "regions_map", "regions_lime",
+    for name in ("waterfall", "lime", "gradcam", "activations", "activation_zoom", "regions_map", "regions_lime",
                  "regions_gradcam", "deletion_lime", "deletion_gradcam"):
         assert f"Download {name}.png" in downloads, downloads
     # The astronaut has a face: the region summary names a top region for both methods.
-    tops = [c.value for c in at.caption if "top region" in c.value]
+    tops = [c.value for c in at.caption if ": top region" in c.value]
     assert len(tops) == 2
     assert at.selectbox(key="act_layer").value == "conv1"  # the first conv layer, as the study plotted
     assert any("The manipulation map does not apply to tuned_cnn (it has no map head)." == c.value for c in at.caption)
@@ -58,7 +80,7 @@ def test_explain_sample_shows_every_panel_with_downloads():
 
 
 def test_display_options_do_not_recompute_lime(monkeypatch):
-    calls = []
+    calls, first_phase = [], []
     real = explain.lime.explain
 
     def counting(*args, **kwargs):
@@ -66,14 +88,18 @@ def test_display_options_do_not_recompute_lime(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(explain.lime, "explain", counting)
+    for module in (explain.shapley, explain.gradcam):
+        monkeypatch.setattr(module, "explain", lambda *a, _real=module.explain, **k: first_phase.append(1) or _real(*a, **k))
     at = explain_page(samples=300, stability=False, deletion=False)
     assert calls, "LIME should run once"
+    assert len(first_phase) == 2, "the second phase recomputed the Summary's Shapley values or Grad-CAM"
     n = len(calls)
     at.radio(key="act_order").set_value("index").run()
     at.selectbox(key="act_layer").set_value("pool1").run()
     assert not at.exception
     assert len(calls) == n, "changing a display option recomputed LIME"
-    at.sidebar.slider(key="lime_samples").set_value(400).run()
+    assert len(first_phase) == 2, "changing a display option recomputed the Summary"
+    at.sidebar.slider(key="lime_samples_stable").set_value(400).run()
     assert len(calls) == n + 1, "changing a LIME parameter must recompute it"
 
 
@@ -87,11 +113,24 @@ def test_explanations_are_cached_per_session_only(monkeypatch):
     assert len(calls) == 2
 
 
-def test_unstable_lime_is_flagged(monkeypatch):
+def test_unstable_lime_is_flagged_and_the_map_head_joins_the_summary(monkeypatch):
+    """detector_v2 has a map head: the manipulation map is one of the Summary's methods. An unstable LIME is
+    warned about on its tab and greyed on the Summary."""
     monkeypatch.setattr(explain.metrics.stability, "stability",
                         lambda *a, **k: {"mean_jaccard": 0.2, "sets": [[1], [2], [3]]})
-    at = explain_page(samples=200, deletion=False)
+    at = explain_page(samples=200, model="detector_v2")
     assert any(w.value.startswith("Unstable") for w in at.warning)
+    table = next(m.value for m in at.tabs[0].markdown if m.value.startswith("| Method"))
+    lime = next(row for row in table.splitlines() if "LIME" in row)
+    assert lime.startswith("| :gray[LIME] |") and "unstable" in lime and "Jaccard 0.20" in lime
+    assert "Manipulation map" in table and "does not apply" not in " ".join(c.value for c in at.tabs[0].caption)
+    assert "Download manipulation.png" in {d.proto.label for d in at.get("download_button")}
+    # the study's LIME is one click away, with its own settings, and the advice names what works
+    at.sidebar.radio(key="lime_preset").set_value("study").run()
+    assert not at.exception
+    assert at.sidebar.slider(key="lime_samples_study").value == 1000
+    assert at.sidebar.slider(key="lime_segments_study").value == 100
+    assert any("Switch to the stable preset" in w.value for w in at.warning)
 
 
 def test_upload_without_face_says_so_and_keeps_pixel_explanations():

@@ -14,7 +14,7 @@ from tests.conftest import REPO, make_dataset_dir
 
 TIMEOUT = 300
 # Cheap Explain settings, for the tests that click through to it (the widgets read their keys from state).
-CHEAP_EXPLAIN = {"lime_samples": 200, "lime_stability": False, "deletion": False}
+CHEAP_EXPLAIN = {"lime_samples_stable": 200, "lime_stability": False, "deletion": False}
 
 
 def open_page(page: str, **state) -> AppTest:
@@ -138,7 +138,10 @@ def test_errors_page_galleries_breakdown_and_explain(shared_data, monkeypatch):
     at = open_page("pages/errors.py", errors_model=model, **CHEAP_EXPLAIN)
     first_render = time.perf_counter() - t0
     assert first_render < 60, first_render  # cached scores: no model is run
-    assert not at.info and not at.warning, [i.value for i in at.info]  # cached, fresh scores, files all present
+    # cached, fresh scores, files all present; tuned_cnn has no region Shapley cache (make eval: v1 and v2 only)
+    assert not at.warning and [i.value for i in at.info] == [
+        "No region Shapley values cached for tuned_cnn: `make eval` caches them for detector_v1 and detector_v2 "
+        "only. For tuned_cnn: `python -m explain.shapley_cache --models tuned_cnn --split test`."]
     assert any("From the cached evaluation `tuned_cnn.eval.csv`" in c.value for c in at.caption)
 
     scores = load_scores(model, "test")
@@ -193,3 +196,69 @@ def test_errors_page_scores_on_the_fly_without_cached_scores(synthetic, monkeypa
     at.run()  # kept for the session: not scored again
     assert not at.exception
     assert any(c.value.startswith("Scored just now") for c in at.caption)
+
+
+# --- Error analysis: what drives the mistakes (region Shapley values from the cache) -------------------------
+
+@pytest.fixture
+def cached_eval(synthetic, tmp_path, monkeypatch):
+    """Cached test scores of baseline_cnn and detector_v1 on the synthetic data in a tmp assets folder, read by the page: three
+    reals scored fake (FPs) and two fakes scored real (FNs) at any sensible threshold."""
+    from models.analysis import zoo
+    from models.analysis.evaluate import eval_csv_path, save_scores
+
+    folder = tmp_path / "assets"
+    rows = [(r["file"], r["source"], int(r["label"] == "fake"), 0.01 if r["label"] == "real" else 0.99)
+            for r in explore.list_images(synthetic, split="test")]
+    fps = [r[0] for r in rows if r[2] == 0][:3]
+    fns = [r[0] for r in rows if r[2] == 1][:2]
+    rows = [(f, s, y, 0.99 if f in fps else 0.01 if f in fns else p) for f, s, y, p in rows]
+    for model in ("baseline_cnn", "detector_v1"):
+        save_scores(eval_csv_path(model, "test", folder), rows)
+    monkeypatch.setenv("DEEPFAKE_DATA", str(synthetic))
+    monkeypatch.setattr(zoo, "eval_file", lambda name, split="test", folder_=None: eval_csv_path(name, split, folder))
+    return folder, fps, fns
+
+
+def test_errors_page_shows_what_drives_the_mistakes(cached_eval):
+    from explain import aggregate
+    from explain.aggregate import PhiRow
+    from models.data.landmarks import REGIONS
+
+    folder, fps, fns = cached_eval
+    zero = dict.fromkeys(REGIONS, 0.0)
+    phi = [PhiRow(f, 0.99, {**zero, "mouth": 0.3, "nose": 0.1}, 0.59, 0.99) for f in fps[:2]]
+    phi += [PhiRow(fps[2], 0.99)]  # no landmarks: counted, not explained
+    phi += [PhiRow(fns[0], 0.01, {**zero, "left_eye": -0.2, "mouth": 0.05}, 0.16, 0.01),
+            PhiRow(fns[1], 0.01, {**zero, "left_eye": -0.1, "nose": -0.15}, 0.26, 0.01)]
+    aggregate.write_csv(phi, aggregate.cache_path("baseline_cnn", "test", folder))
+    at = open_page("pages/errors.py", errors_model="baseline_cnn")
+    assert any("From the cached evaluation `baseline_cnn.eval.csv` (12 test images)" in c.value for c in at.caption)
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["False positives"], metrics["False negatives"]) == ("3", "2")
+    assert "What drives the mistakes" in [h.value for h in at.subheader]
+    lines = [m.value for m in at.markdown]
+    assert "False positives (n=2) are driven mostly by the mouth (mean +0.30 P(fake); top region in 100%)." in lines
+    left_eye = aggregate.region_phrase("left_eye")
+    assert (f"False negatives (n=2) are driven mostly by {left_eye} (mean \u22120.15 P(fake); top region in 50%)."
+            in lines)
+    assert any(c.value.startswith("1 of the 5 mistakes have no facial landmarks") for c in at.caption)
+    table = frame(at, "set", "region", "mean φ (P(fake))")
+    assert len(table) == 4 * len(REGIONS)
+    assert list(dict.fromkeys(table["set"])) == ["False positives", "False negatives", "All reals (n=3, reference)",
+                                                 "All fakes (n=2, reference)"]  # the cached rows of each class
+    assert table.set_index(["set", "region"]).loc[("False negatives", "nose"), "mean φ (P(fake))"] == \
+        pytest.approx(-0.075)
+    assert not at.warning  # the cache is newer than the model file
+
+
+def test_errors_page_says_to_run_make_eval_without_the_shapley_cache(cached_eval):
+    at = open_page("pages/errors.py", errors_model="baseline_cnn")
+    assert "What drives the mistakes" in [h.value for h in at.subheader]
+    assert any(i.value.startswith("No region Shapley values cached for baseline_cnn: `make eval` caches them for "
+                                  "detector_v1 and detector_v2 only") for i in at.info)
+    assert len(gallery_captions(at)) == 5  # the rest of the page is unaffected
+    at.selectbox(key="errors_model").set_value("detector_v1").run()  # a model make eval caches: say to run it
+    assert not at.exception, at.exception
+    assert "No region Shapley values cached for detector_v1 (`detector_v1.shapley-test.csv`): run `make eval`." in [
+        i.value for i in at.info]

@@ -119,17 +119,23 @@ def test_explain_page_explains_sample(app_url, browser, tmp_path):
 
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(f"{app_url}/explain", wait_until="domcontentloaded")
-    # st.status turns into "Explained" once LIME, stability, Grad-CAM, landmarks and deletion curves are done.
+    # The Summary comes first ("Summary ready"); the second st.status turns into "Explained" once LIME and its
+    # stability check are in as well.
     expect(page.get_by_text("Explained", exact=True)).to_be_visible(timeout=240_000)
     expect(page.locator("h3", has_text="Verdict:")).to_contain_text(re.compile("FAKE|REAL"))
-    expect(page.get_by_role("tab", name="LIME")).to_be_visible()
-    expect(page.get_by_text("Download lime.png")).to_be_visible()
+    # The page opens on the Summary tab: the headline (verdict), the waterfall and the method table.
+    expect(page.get_by_role("tab", name="Summary")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("h4").filter(has_text=re.compile(r"^(Fake|Real|Unsure).*\(P \d\.\d\d\)"))).to_be_visible()
+    expect(page.get_by_text("Download waterfall.png")).to_be_visible()
+    expect(page.get_by_role("table").filter(has_text="Region Shapley values")).to_be_visible()
+    page.get_by_role("tab", name="LIME").click()
+    expect(page.get_by_text("Download lime.png")).to_be_visible(timeout=30_000)
     page.get_by_role("tab", name="Regions").click()
     expect(page.get_by_text(re.compile("top region")).first).to_be_visible(timeout=30_000)
     page.get_by_role("tab", name="Faithfulness").click()
     expect(page.get_by_text("Download deletion_lime.png")).to_be_visible(timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
-    page.get_by_role("tab", name="LIME").click()
+    page.get_by_role("tab", name="Summary").click()
     shot = os.environ.get("DEEPFAKE_SCREENSHOT_EXPLAIN")
     page.screenshot(path=shot or str(tmp_path / "explain.png"), full_page=True)
     page.close()

@@ -267,3 +267,24 @@ def test_report_to_a_folder_is_bad_input(files, tmp_path, capsys):
     image, model = files
     rc = main([str(image), "--model", str(model), "--out", str(tmp_path / "out"), "--report", str(tmp_path)])
     assert_one_error_line(rc, capsys.readouterr().err, "--report")
+
+
+def test_preset_picks_lime_parameters(files, tmp_path, monkeypatch):
+    """The default is the stable preset, --preset study the study's LIME; --n-segments overrides a preset's."""
+    from explain import lime as lime_module
+
+    seen = []
+    real = lime_module.explain
+    monkeypatch.setattr(lime_module, "explain", lambda *a, **k: seen.append(k) or real(*a, **k))
+    image, model = files
+    presets = []
+    for extra in ([], ["--preset", "study"], ["--preset", "study", "--n-segments", "40"]):
+        rc, stdout, _ = run_main([image, "--model", model, "--method", "lime", "--no-deletion", "--json",
+                                  "--out", tmp_path, *extra])
+        assert rc == 0
+        presets.append(json.loads(stdout)["lime"]["preset"])
+    assert presets == ["stable", "study", None]
+    got = [(k["n_segments"], k["compactness"], k["num_samples"], k["hide_color"]) for k in seen]
+    assert got == [(30, 10.0, 1500, None), (100, 1.0, 1000, 0), (40, 1.0, 1000, 0)]
+    with pytest.raises(SystemExit):
+        main([str(image), "--preset", "fast"])

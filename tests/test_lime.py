@@ -1,4 +1,9 @@
-"""LIME explainer on a detector with a known answer (conftest.quadrant_detector: only the top-left quadrant matters)."""
+"""LIME explainer on detectors with a known answer.
+
+conftest.quadrant_detector (only the brightness of the top-left quadrant matters) is explained with the study
+preset (black fill: a switched-off bright superpixel goes dark); TextureDetector (only the texture of the top-left
+quadrant matters) with the stable preset, whose mean-colour fill removes texture but keeps colour.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,33 @@ import numpy as np
 import pytest
 
 from explain import lime as lime_explain
+from explain.params import DEFAULTS, PRESETS
 from models.detectors.base import Detector
 from tests.conftest import quadrant_image
 
 N = 300  # LIME samples per run in these tests
+STUDY = {k: v for k, v in PRESETS["study"].items() if k != "num_samples"}  # the study's SLIC, fill and kernel
+
+
+class TextureDetector(Detector):
+    """P(fake) grows with the pixel spread (texture) of the top-left quadrant; colour does not matter."""
+
+    def __init__(self):
+        self.name, self.input_size, self.metadata = "texture", 64, {}
+
+    def predict(self, images, batch_size: int = 256):
+        x = np.asarray(images, np.float64)
+        q = x.shape[1] // 2
+        spread = x[:, :q, :q].std(axis=(1, 2, 3)) / 40.0
+        return (1.0 / (1.0 + np.exp(-8.0 * (spread - 0.5)))).astype(np.float32)
+
+
+def texture_image(size: int = 64) -> np.ndarray:
+    """Flat grey, with seeded noise in the top-left quadrant."""
+    img = np.full((size, size, 3), 120, np.uint8)
+    q = size // 2
+    img[:q, :q] = np.clip(120 + np.random.default_rng(0).normal(0, 50, (q, q, 3)), 0, 255).astype(np.uint8)
+    return img
 
 
 class RecordingDetector(Detector):
@@ -39,15 +67,18 @@ def fake_image():
 
 @pytest.fixture(scope="module")
 def fake_exp(quadrant_detector, fake_image):
-    return lime_explain.explain(quadrant_detector, fake_image, num_samples=N)
+    return lime_explain.explain(quadrant_detector, fake_image, num_samples=N, **STUDY)
 
 
 def test_segment_ids_are_zero_based_and_contiguous(fake_image):
-    seg = lime_explain.segment(fake_image)
+    seg = lime_explain.segment(fake_image, 100, 1, 1)
     k = int(seg.max()) + 1
     assert seg.shape == fake_image.shape[:2]
     assert np.array_equal(np.unique(seg), np.arange(k))
     assert k > 20  # n_segments=100 on 64 px really splits the image
+    default = lime_explain.segment(fake_image)  # the stable preset's 30 regular superpixels
+    assert np.array_equal(np.unique(default), np.arange(int(default.max()) + 1))
+    assert 10 < default.max() + 1 < k
 
 
 def test_verdict_is_fake_and_top_segments_in_top_left(fake_exp, fake_image):
@@ -91,10 +122,12 @@ def test_masks_match_top_sets(fake_exp):
 def test_extras_and_params(fake_exp):
     e = fake_exp
     assert set(e.extras) == {"weights", "intercept", "score", "local_pred", "top_positive", "top_abs",
-                             "mask_positive", "mask_pos_neg", "n_segments_actual"}
+                             "mask_positive", "mask_pos_neg", "n_segments_actual", "member_seeds"}
     assert 0.5 < e.extras["score"] <= 1.0  # the local linear fit explains this simple model well
+    assert e.extras["member_seeds"] == [0]
     assert e.params == {"n_segments": 100, "compactness": 1, "sigma": 1, "num_samples": N, "hide_color": 0,
-                        "seed": 0, "batch_size": 250, "max_side": 256, "working_size": [64, 64]}
+                        "seed": 0, "kernel_width": 0.25, "consensus": 1, "batch_size": 250, "max_side": 256,
+                        "working_size": [64, 64]}
     assert e.seconds > 0
 
 
@@ -102,7 +135,7 @@ def test_large_image_explained_on_working_copy_maps_back_to_full_size(quadrant_d
     from tests.conftest import quadrant_image
 
     big = np.kron(quadrant_image(64, "top_left"), np.ones((8, 8, 1), np.uint8))  # 512 px, same picture
-    e = lime_explain.explain(quadrant_detector, big, num_samples=200, seed=0)
+    e = lime_explain.explain(quadrant_detector, big, num_samples=200, seed=0, **STUDY)
     assert e.params["working_size"] == [256, 256]
     assert e.attribution.shape == e.segments.shape == (512, 512)
     assert e.extras["mask_positive"].shape == (512, 512)
@@ -111,7 +144,7 @@ def test_large_image_explained_on_working_copy_maps_back_to_full_size(quadrant_d
 
 
 def test_target_real_flips_weights(quadrant_detector, fake_image, fake_exp):
-    real = lime_explain.explain(quadrant_detector, fake_image, target="real", num_samples=N)
+    real = lime_explain.explain(quadrant_detector, fake_image, target="real", num_samples=N, **STUDY)
     assert real.target == "real"
     assert np.array_equal(real.segments, fake_exp.segments)
     corr = np.corrcoef(real.attribution.ravel(), fake_exp.attribution.ravel())[0, 1]
@@ -169,7 +202,7 @@ def test_lime_trap_one_based_segments_are_never_switched_off(fake_image):
 def test_same_seed_reproducible_and_independent_of_global_rng(quadrant_detector, fake_image, fake_exp):
     np.random.seed(12345)
     np.random.rand(7)
-    again = lime_explain.explain(quadrant_detector, fake_image, num_samples=N, seed=0)
+    again = lime_explain.explain(quadrant_detector, fake_image, num_samples=N, seed=0, **STUDY)
     np.testing.assert_array_equal(again.extras["weights"], fake_exp.extras["weights"])
     np.testing.assert_array_equal(again.extras["mask_positive"], fake_exp.extras["mask_positive"])
     np.testing.assert_array_equal(again.extras["mask_pos_neg"], fake_exp.extras["mask_pos_neg"])
@@ -177,7 +210,7 @@ def test_same_seed_reproducible_and_independent_of_global_rng(quadrant_detector,
 
 
 def test_different_seed_changes_weights(quadrant_detector, fake_image, fake_exp):
-    other = lime_explain.explain(quadrant_detector, fake_image, num_samples=N, seed=1)
+    other = lime_explain.explain(quadrant_detector, fake_image, num_samples=N, seed=1, **STUDY)
     assert np.array_equal(other.segments, fake_exp.segments)  # SLIC is deterministic
     assert not np.allclose(other.extras["weights"], fake_exp.extras["weights"])
 
@@ -204,23 +237,105 @@ def test_rejects_bad_input(quadrant_detector, fake_image):
         lime_explain.explain(quadrant_detector, fake_image, target="maybe", num_samples=10)
 
 
-def test_batched_explainer_matches_stock_lime_exactly(quadrant_detector):
-    """The vectorised data_labels draws the same samples and gives the same weights as lime's own loop."""
+def _stock_lime(detector, img, seg, *, seed, num_samples, hide_color=0, kernel_width=0.25):
     from lime import lime_image
 
-    img = quadrant_image(64, "top_left")
-    seg = lime_explain.segment(img)
-
     def classifier(batch):
-        p = quadrant_detector.predict(np.asarray(batch, np.uint8))
+        p = detector.predict(np.asarray(batch, np.uint8))
         return np.stack([1 - p, p], axis=1)
 
-    def run(explainer):
-        return explainer.explain_instance(img, classifier, labels=(0, 1), top_labels=None, hide_color=0,
-                                          num_samples=150, batch_size=50, segmentation_fn=lambda _i: seg)
+    return lime_image.LimeImageExplainer(kernel_width=kernel_width, random_state=seed).explain_instance(
+        img, classifier, labels=(0, 1), top_labels=None, hide_color=hide_color, num_samples=num_samples,
+        batch_size=50, segmentation_fn=lambda _i: seg)
 
-    stock = run(lime_image.LimeImageExplainer(random_state=3))
-    ours = run(lime_explain._explainer(3))
-    for label in (0, 1):
-        assert dict(stock.local_exp[label]) == pytest.approx(dict(ours.local_exp[label]), abs=1e-12)
-    assert stock.score == pytest.approx(ours.score, abs=1e-12)
+
+@pytest.mark.parametrize("hide_color,kernel_width", [(0, 0.25), (None, 0.25), (0, 1.0)])
+def test_one_member_matches_stock_lime_exactly(quadrant_detector, hide_color, kernel_width):
+    """consensus=1 draws the same samples and gives the same weights as lime 0.2.0.1's own explainer."""
+    img = quadrant_image(64, "top_left")
+    seg = lime_explain.segment(img, 100, 1, 1)
+    stock = _stock_lime(quadrant_detector, img, seg, seed=3, num_samples=150, hide_color=hide_color,
+                        kernel_width=kernel_width)
+    ours = lime_explain.explain(quadrant_detector, img, target="fake", seed=3, num_samples=150, batch_size=50,
+                                hide_color=hide_color, kernel_width=kernel_width, consensus=1, n_segments=100,
+                                compactness=1, sigma=1)
+    assert np.array_equal(ours.segments, seg)
+    k = len(ours.extras["weights"])
+    np.testing.assert_allclose(ours.extras["weights"], [dict(stock.local_exp[1])[i] for i in range(k)], atol=1e-6)
+    assert ours.extras["score"] == pytest.approx(stock.score, abs=1e-9)
+    assert ours.extras["intercept"] == pytest.approx(stock.intercept[1], abs=1e-9)
+
+
+def test_consensus_averages_its_members_scored_in_one_pass(quadrant_detector, fake_image):
+    """A consensus of 3 is the mean of 3 stock-lime fits with seeds seed*3 .. seed*3+2, each on its share."""
+    rec = RecordingDetector(quadrant_detector)
+    e = lime_explain.explain(rec, fake_image, target="fake", seed=1, num_samples=301, batch_size=128,
+                             **{**STUDY, "consensus": 3})
+    assert e.extras["member_seeds"] == [3, 4, 5] == lime_explain.member_seeds(1, 3)
+    assert [len(b) for b in rec.batches[1:]] == [128, 128, 45]  # members' samples batched together
+    members = [_stock_lime(quadrant_detector, fake_image, e.segments, seed=s, num_samples=n)
+               for s, n in zip((3, 4, 5), (101, 100, 100))]
+    k = e.extras["n_segments_actual"]
+    mean = np.mean([[dict(m.local_exp[1])[i] for i in range(k)] for m in members], axis=0)
+    np.testing.assert_allclose(e.extras["weights"], mean, atol=1e-6)
+    # each member's samples reached the detector: the stock members' first samples are in the recorded pass
+    samples = np.concatenate(rec.batches[1:])
+    assert np.array_equal(samples[0], fake_image) and np.array_equal(samples[101], fake_image)
+    assert not np.array_equal(samples[1], samples[102])
+
+
+def test_consensus_seeds_are_disjoint_and_reach_the_sampler(quadrant_detector, fake_image):
+    assert lime_explain.member_seeds(0, 1) == [0] and lime_explain.member_seeds(5, 1) == [5]
+    sets = [set(lime_explain.member_seeds(s, 4)) for s in (0, 1, 2)]
+    assert all(not (a & b) for a, b in ((sets[0], sets[1]), (sets[0], sets[2]), (sets[1], sets[2])))
+    with pytest.raises(ValueError):
+        lime_explain.member_seeds(0, 0)
+    with pytest.raises(ValueError):
+        lime_explain.explain(quadrant_detector, fake_image, num_samples=5, consensus=3)
+    runs = {}
+    for seed in (0, 0, 1):
+        rec = RecordingDetector(quadrant_detector)
+        e = lime_explain.explain(rec, fake_image, num_samples=200, consensus=2, seed=seed)
+        samples = np.concatenate(rec.batches[1:])
+        if seed in runs:  # same seed: the same samples and identical weights
+            np.testing.assert_array_equal(samples, runs[seed][0])
+            np.testing.assert_array_equal(e.extras["weights"], runs[seed][1])
+        runs[seed] = (samples, e.extras["weights"])
+    assert not np.array_equal(runs[0][0], runs[1][0])
+    assert not np.allclose(runs[0][1], runs[1][1])
+
+
+@pytest.fixture(scope="module")
+def texture_exp():
+    return lime_explain.explain(TextureDetector(), texture_image())  # every default: the stable preset
+
+
+def test_stable_preset_finds_the_texture_with_mean_fill(texture_exp):
+    e = texture_exp
+    assert e.params["hide_color"] is None and e.params["n_segments"] == DEFAULTS.n_segments == 30
+    assert e.params["num_samples"] == DEFAULTS.num_samples and e.target == "fake"
+    tl = top_left_mask(e.segments.shape)
+    top = e.extras["top_positive"]
+    assert len(top) == 5
+    assert tl[np.isin(e.segments, top)].mean() > 0.8
+    assert e.attribution[tl].mean() > 0.01 > abs(e.attribution[~tl].mean())
+
+
+def test_stable_preset_same_seed_identical_other_seed_differs(texture_exp):
+    again = lime_explain.explain(TextureDetector(), texture_image(), seed=0)
+    np.testing.assert_array_equal(again.extras["weights"], texture_exp.extras["weights"])
+    assert again.extras["top_positive"] == texture_exp.extras["top_positive"]
+    other = lime_explain.explain(TextureDetector(), texture_image(), seed=1)
+    assert np.array_equal(other.segments, texture_exp.segments)
+    assert not np.allclose(other.extras["weights"], texture_exp.extras["weights"])
+
+
+def test_black_fill_misses_what_the_mean_fill_sees():
+    """Why the fill matters: black removes texture and colour; the mean colour removes only texture."""
+    img, det = texture_image(), TextureDetector()
+    seg = lime_explain.segment(img)
+    mean_fill = lime_explain._fudged(img, seg, None)
+    assert det.predict([mean_fill])[0] < 0.1 < 0.9 < det.predict([img])[0]
+    for s in np.unique(seg):  # each superpixel's mean colour, as lime 0.2.0.1 fills it
+        np.testing.assert_array_equal(mean_fill[seg == s], np.broadcast_to(
+            img[seg == s].mean(axis=0).astype(np.uint8), mean_fill[seg == s].shape))

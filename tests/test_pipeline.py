@@ -101,10 +101,24 @@ def test_no_face_shapley_says_it_does_not_apply(monkeypatch):
 
 
 def test_params_defaults_are_the_defaults():
+    from explain.params import PRESETS
+
     assert inspect.signature(pipeline.run).parameters["params"].default == Params() == DEFAULTS
     p = Params()
-    assert (p.target, p.n_segments, p.compactness, p.sigma, p.num_samples, p.hide_color, p.seed, p.layer) == (
-        "verdict", 100, 1.0, 1.0, 1000, 0, 0, None)
+    # LIME's defaults are the stable preset (issue 13); the study's LIME is Params.preset("study")
+    assert (p.target, p.n_segments, p.compactness, p.sigma, p.num_samples, p.hide_color, p.seed, p.kernel_width,
+            p.consensus, p.layer) == ("verdict", 30, 10.0, 1.0, 1500, None, 0, 0.25, 1, None)
+    assert p.preset_name == "stable" and PRESETS["stable"] == {k: v for k, v in p.lime_kwargs().items() if k != "seed"}
+    study = Params.preset("study")
+    assert study.lime_kwargs() == {"n_segments": 100, "compactness": 1.0, "sigma": 1.0, "num_samples": 1000,
+                                   "hide_color": 0, "seed": 0, "kernel_width": 0.25, "consensus": 1}
+    assert study.preset_name == "study"
+    assert Params.preset("study", seed=4, stability=True) == dataclasses.replace(study, seed=4, stability=True)
+    assert Params(num_samples=999).preset_name is None
+    with pytest.raises(ValueError):
+        Params.preset("fast")
+    assert {"kernel_width", "consensus"} <= set(LIME_FIELDS)  # in every cache key (lime_items)
+    assert dict(study.lime_items()) != dict(p.lime_items())
     assert p.deletion is True and p.stability is False and p.stability_seeds == (0, 1, 2)
     # the explainers and the CLI read their defaults from Params
     lime_defaults = inspect.signature(lime.explain).parameters
@@ -113,11 +127,12 @@ def test_params_defaults_are_the_defaults():
     curve = inspect.signature(faithfulness.deletion_curve).parameters
     assert (curve["n_random"].default, curve["seed"].default, curve["n_segments"].default) == (
         p.deletion_random, p.seed, p.n_segments)
-    from explain.cli import parse_args
+    from explain.cli import params_of, parse_args
 
     args = parse_args(["x.png"])
-    assert (args.num_samples, args.n_segments, args.seed, args.layer, args.target) == (
-        p.num_samples, p.n_segments, p.seed, p.layer, p.target)
+    assert (args.preset, args.seed, args.layer, args.target) == ("stable", p.seed, p.layer, p.target)
+    assert params_of(args) == p
+    assert params_of(parse_args(["x.png", "--preset", "study"])) == study
     assert Params().with_lime((("num_samples", 5),), seed=3) == Params(num_samples=5, seed=3)
     with pytest.raises(ValueError):
         Params().with_lime({"layer": "x"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import matplotlib.pyplot as plt
@@ -14,6 +15,7 @@ from PIL import Image
 from explain import activations, gradcam, lime, render
 from explain import regions as R
 from explain.metrics.faithfulness import DeletionCurve, deletion_curve
+from explain.summary import METHOD_NAMES
 from models.detectors.base import KerasDetector
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -115,12 +117,14 @@ def test_region_bars_and_overlay(lime_expl, gradcam_expl, image):
         ax = fig.axes[0]
         assert len(ax.patches) == len(s.ranking) == len(R.REGIONS)
         labels = [t.get_text() for t in ax.get_yticklabels()]
-        assert labels[-1] == R.REGION_NAMES[s.ranking[0]] == "left eye"  # the top region is drawn at the top
-        assert ex.method in ax.get_title()
+        assert labels[-1] == R.REGION_NAMES[s.ranking[0]] == "left eye (viewer's left)"  # the top one at the top
+        assert METHOD_NAMES[ex.method] in ax.get_title()  # "LIME", "Grad-CAM"
         check_png(fig)
         fig = render.region_overlay(s, image)
         assert len(fig.axes[0].images) == 2 and len(fig.axes[0].collections) == 1  # image, regions; keypoints
         assert "mtcnn" in fig.axes[0].get_title()
+        legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert legend == [R.REGION_NAMES[r] for r in R.REGIONS]  # every region named, eyes as the viewer sees
         check_png(fig)
 
 
@@ -159,11 +163,119 @@ def test_png_respects_dpi(gradcam_expl, image):
 
 def test_overlay_keeps_unmasked_pixels_for_uint8_and_float_inputs():
     """Regression: stacking two overlays divided the float image by 255 again and painted the panel black."""
-    from explain.render import POS, _overlay
+    from explain.render import FAKE_RGB, _overlay
 
     img = np.full((4, 4, 3), 200, np.uint8)
     mask = np.zeros((4, 4), bool)
     mask[0, 0] = True
-    once = _overlay(img, mask, POS)
-    twice = _overlay(once, np.zeros((4, 4), bool), POS)
+    once = _overlay(img, mask, FAKE_RGB)
+    twice = _overlay(once, np.zeros((4, 4), bool), FAKE_RGB)
     assert np.allclose(once[1:, 1:], 200 / 255) and np.allclose(twice, once)
+
+
+# --- one visual language: fake/real colours with a legend, text at least render.FONT points -------------------
+
+def texts(fig) -> list:
+    from matplotlib.text import Text
+
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def all_figures(lime_expl, gradcam_expl, image, quadrant_detector):
+    from explain.manipulation import METHOD
+    from explain.params import Params
+    from explain.pipeline import Bundle
+    from explain.summary import summarize
+
+    s = R.summarize(lime_expl, landmarks=LM)
+    heat = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    manip = dataclasses.replace(gradcam_expl, method=METHOD, extras={"map": heat})
+    shap = dataclasses.replace(gradcam_expl, method="shapley", extras={
+        "values": dict(zip(R.REGIONS, (0.3, -0.1, 0.05, 0.0, 0.1, 0.05))), "base": 0.2, "full": 0.6, "fill": "blur"})
+    bundle = Bundle("m", 0.6, 0.5, "fake", "fake", Params(), explanations={"shapley": shap})
+    return {
+        "lime": render.lime_panels(lime_expl, image, stability=0.8),
+        "gradcam": render.gradcam_overlay(gradcam_expl, image),
+        "manipulation": render.manipulation_overlay(manip, image),
+        "activations": render.activation_grid(activations.explain(quadrant_detector, image)),
+        "regions": render.region_bars(s), "regions_map": render.region_overlay(s, image),
+        "deletion": render.deletion_plot(deletion_curve(quadrant_detector, image, lime_expl)),
+        "compare": render.lime_compare([("a", 0.9, "fake", lime_expl), ("b", 0.2, "real", lime_expl)], image),
+        "waterfall": render.waterfall(summarize(bundle, sanity_failures={})),
+    }
+
+
+def test_every_figure_has_text_at_least_body_size_and_a_sane_width(lime_expl, gradcam_expl, image,
+                                                                     quadrant_detector):
+    # where the Explain page shows them: inches such that FONT-pt text stays at about 14 px or more in an 830 px
+    # main column (2/3 of it: the waterfall; 1/2: region bars and deletion curves; 1/3: the region map)
+    widest = {"waterfall": 8.2, "regions": 6.2, "deletion": 6.2, "regions_map": 4.2}
+    for name, fig in all_figures(lime_expl, gradcam_expl, image, quadrant_detector).items():
+        with Image.open(io.BytesIO(render.png(fig, dpi=100))) as im:  # ticks are made while drawing
+            inches = im.size[0] / 100
+        sizes = {t.get_text(): t.get_fontsize() for t in texts(fig)}
+        assert sizes and min(sizes.values()) >= render.FONT, (name, sizes)
+        assert inches <= widest.get(name, 12), (name, inches)
+
+
+def test_signed_figures_use_the_fake_real_colours_with_a_legend(lime_expl, gradcam_expl, image):
+    for fig in (render.lime_panels(lime_expl, image), render.gradcam_overlay(gradcam_expl, image)):
+        words = " ".join(t.get_text() for t in texts(fig))
+        assert "toward fake" in words and "toward real" in words
+        plt.close(fig)
+    # regions for target "real": the evidence for real is drawn in the real colour, the legend says which is which
+    real = dataclasses.replace(lime_expl, target="real", attribution=-lime_expl.attribution)
+    fig = render.region_bars(R.summarize(real, landmarks=LM))
+    ax = fig.axes[0]
+    top = ax.patches[-1]  # drawn at the top: the most evidence for 'real'
+    assert np.allclose(top.get_facecolor()[:3], render.REAL_RGB)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["toward fake", "toward real"]
+    plt.close(fig)
+    fake = render.region_bars(R.summarize(lime_expl, landmarks=LM))
+    assert np.allclose(fake.axes[0].patches[-1].get_facecolor()[:3], render.FAKE_RGB)
+    plt.close(fake)
+
+
+def test_lime_top10_colours_flip_with_the_target(lime_expl, image):
+    from explain.render import _pos_neg
+
+    real = dataclasses.replace(lime_expl, target="real", extras={**lime_expl.extras,
+                                                                 "mask_pos_neg": -lime_expl.extras["mask_pos_neg"]})
+    assert np.allclose(_pos_neg(image, lime_expl), _pos_neg(image, real))  # same evidence, same colours
+    for_target = lime_expl.extras["mask_pos_neg"] > 0
+    px = _pos_neg(image, lime_expl)[for_target].mean(axis=0)
+    assert px[0] > px[2]  # evidence for 'fake' is reddish
+
+
+def test_waterfall_adds_up_and_marks_the_threshold():
+    from explain.params import Params
+    from explain.pipeline import Bundle
+    from explain.summary import summarize
+
+    values = dict(zip(R.REGIONS, (0.3, -0.1, 0.05, 0.0, 0.1, 0.05)))
+    shap = dataclasses.replace(lime_like(), extras={"values": values, "base": 0.2, "full": 0.6, "fill": "blur"})
+    s = summarize(Bundle("m", 0.6, 0.5, "fake", "fake", Params(), explanations={"shapley": shap}),
+                  sanity_failures={})
+    fig = render.waterfall(s)
+    ax = fig.axes[0]
+    bars = ax.patches
+    assert bars[0].get_width() == pytest.approx(0.2) and bars[-1].get_width() == pytest.approx(0.6)
+    left_eye = bars[1]  # the largest |value| first
+    assert left_eye.get_x() == pytest.approx(0.2) and left_eye.get_width() == pytest.approx(0.3)
+    assert np.allclose(left_eye.get_facecolor()[:3], render.FAKE_RGB)
+    right_eye = next(b for b in bars if b.get_width() < 0)
+    assert np.allclose(right_eye.get_facecolor()[:3], render.REAL_RGB)
+    assert any(line.get_xdata()[0] == 0.5 for line in ax.lines)  # the threshold
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "left eye (viewer's left)" in labels
+    check_png(fig)
+    empty = summarize(Bundle("m", 0.6, 0.5, "fake", "fake", Params(), face_found=False), sanity_failures={})
+    fig = render.waterfall(empty)
+    assert "No region Shapley values" in fig.axes[0].texts[0].get_text()
+    check_png(fig)
+
+
+def lime_like():
+    from explain.base import Explanation
+
+    return Explanation("shapley", "fake", 0.6, np.zeros((8, 8), np.float32))

@@ -92,7 +92,7 @@ def test_image_report_is_self_contained_with_valid_pngs(full_report):
 def test_image_report_sections(full_report, saved_quadrant):
     html, _ = full_report
     det, path = saved_quadrant
-    for heading in ("Image", "Verdicts of all models", "LIME", "Grad-CAM", "Facial regions",
+    for heading in ("Image", "Verdicts of all models", "Summary", "LIME", "Grad-CAM", "Facial regions",
                     "Faithfulness: deletion curves", "Parameters", "Model versions", "Provenance"):
         assert f"<h2>{heading}</h2>" in html, heading
     # a verdict row per model, with P(fake), verdict and threshold
@@ -122,6 +122,8 @@ def test_no_face_says_so(full_report):
     html, _ = full_report
     regions = html.split("<h2>Facial regions</h2>")[1].split("</section>")[0]
     assert "No face found" in regions and "<img" not in regions
+    summary = html.split("<h2>Summary</h2>")[1].split("</section>")[0]
+    assert "no face found, so no region breakdown" in summary and "<img" not in summary
 
 
 def test_model_version_fields(saved_quadrant):
@@ -179,6 +181,11 @@ def test_precomputed_explanations_and_figures_are_reused(monkeypatch, quadrant_d
     regions_html = html.split("<h2>Facial regions</h2>")[1].split("</section>")[0]
     assert "No face found" not in regions_html and "left eye" in regions_html and regions_html.count("<img") == 3
     assert "Unstable" in html and "top-5 agreement across 3 seeds" in html
+    summary = html.split("<h2>Summary</h2>")[1].split("</section>")[0]
+    assert 'alt="region Shapley values waterfall"' in summary and "Region Shapley values" in summary
+    lime_row = next(r for r in summary.split("<tr>") if "LIME" in r)
+    assert '<span class="untrusted">' in lime_row and "unstable" in lime_row  # greyed, with the reason
+    assert "left eye (viewer&#x27;s left)" in html
     images_of(html)
 
 

@@ -1,2 +1,3 @@
-"""Evaluation metrics of explanations: are they faithful to the model (deletion curves, :mod:`.faithfulness`)
-and stable under LIME's random sampling (top-k agreement across seeds, :mod:`.stability`)?"""
+"""Evaluation metrics of explanations: are they faithful to the model (deletion curves, :mod:`.faithfulness`),
+stable under LIME's random sampling (top-k agreement across seeds, :mod:`.stability`), and about the model at
+all (Adebayo's model-randomisation check, :mod:`.sanity`)?"""

@@ -28,7 +28,8 @@ table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f5f5f5; }
 .fake { background: #fde2e1; color: #a40000; font-weight: 600; padding: 0 6px; border-radius: 3px; }
-.real { background: #e0f3e3; color: #146c2e; font-weight: 600; padding: 0 6px; border-radius: 3px; }
+.real { background: #dbe8f6; color: #1a4f8a; font-weight: 600; padding: 0 6px; border-radius: 3px; }
+.untrusted { color: #888; }
 .warn { background: #fff4d6; border-left: 4px solid #e0a800; padding: 6px 10px; }
 .item { border-top: 1px solid #eee; padding-top: 8px; margin-top: 16px; }
 code { font-size: 12px; }

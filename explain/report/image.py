@@ -1,14 +1,17 @@
-"""The report of one face crop: every model's verdict, then the explained model's LIME, Grad-CAM, facial
-regions and deletion curves (from :func:`explain.pipeline.run`), the parameters and the model versions."""
+"""The report of one face crop: every model's verdict, the Summary (:mod:`explain.summary`: region Shapley values
+as a waterfall, each method's top region and whether it is trusted), then the explained model's LIME, Grad-CAM,
+facial regions and deletion curves (from :func:`explain.pipeline.run`), the parameters and the model versions."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from explain import pipeline, render
 from explain.base import check_image
+from explain.metrics import stability as stability_metric
 from explain.params import DEFAULTS, Params
 from explain.regions import REGION_NAMES
 from explain.report.html import (
@@ -28,17 +31,19 @@ from explain.report.html import (
     thumbnail,
 )
 from explain.report.provenance import detector_of, footer, model_version, versions_table
+from explain.summary import Summary, summarize
 from models.data.preprocess import model_view
 from models.detectors.labels import verdict
 
-METHODS = ("lime", "gradcam")  # the explanations a report shows
+METHODS = ("shapley", "lime", "gradcam", "manipulation")  # the explanations a report shows (the map where it applies)
 
 Figure = Callable[..., str]  # fig(name, make, alt, caption=None): a given figure, else make()'s, as <figure>
 
 
 def image_report(image, *, model=None, models=None, params: Params = DEFAULTS, cache: pipeline.Cache | None = None,
                  crop_info: Mapping | None = None, figures: Mapping | None = None, photo: np.ndarray | None = None,
-                 title: str | None = None, progress: Progress | None = None) -> str:
+                 title: str | None = None, progress: Progress | None = None,
+                 sanity_failures: Mapping[str, str] | None = None, unsure: bool | None = None) -> str:
     """A self-contained HTML report of one face crop ``image`` (HxWx3 uint8 RGB).
 
     ``model``: the explained model (name, path, Detector; None = the default). ``models``: the models whose
@@ -49,7 +54,9 @@ def image_report(image, *, model=None, models=None, params: Params = DEFAULTS, c
     ``cache`` (the one its own ``pipeline.run`` used for this model and image) so that nothing is computed
     twice, and ``figures`` (PNG bytes or Figures named as the CLI and page name them: lime, gradcam,
     regions_map, regions_lime, regions_gradcam, deletion_lime, deletion_gradcam) to reuse them.
-    ``photo``: the original photo, shown next to the crop.
+    ``photo``: the original photo, shown next to the crop. ``sanity_failures``: method -> why it fails the
+    model-randomisation check (greyed in the Summary, as on the page). ``unsure``: the verdict's "unsure" flag
+    (None: computed from the spread over views).
     """
     image = check_image(image)
     timestamp = now()
@@ -57,8 +64,12 @@ def image_report(image, *, model=None, models=None, params: Params = DEFAULTS, c
     detector = detector_of(model)
     all_models = _models(detector, models)
     verdicts = _verdicts(all_models, image, progress)
-    bundle = pipeline.run(detector, image, methods=(*METHODS, "regions"), params=params, cache=cache,
+    methods = [m for m in METHODS if m != "manipulation" or pipeline.applies(detector, m)]
+    bundle = pipeline.run(detector, image, methods=(*methods, "regions"), params=params, cache=cache,
                           progress=lambda f, m: report_progress(progress, 0.1 + 0.8 * f, m))
+    if unsure is None:
+        unsure = bool(detector.unsure(bundle.p_fake, detector.views_spread([image], p_fake=[bundle.p_fake])[0]))
+    summary = summarize(bundle, sanity_failures=dict(sanity_failures or {}), unsure=unsure)
     report_progress(progress, 0.9, "Writing the report")
     figures = dict(figures or {})
 
@@ -70,6 +81,7 @@ def image_report(image, *, model=None, models=None, params: Params = DEFAULTS, c
     body = "\n".join([
         _image_section(image, photo, detector, bundle),
         _verdicts_section(verdicts, detector),
+        _summary_section(summary, fig),
         _lime_section(bundle, image, fig),
         _gradcam_section(bundle, image, detector, fig),
         _regions_section(bundle, image, fig),
@@ -127,6 +139,26 @@ def _verdicts_section(verdicts: list[tuple], detector) -> str:
                    para("P(fake) is calibrated; each model's verdict uses its own threshold.", "note"))
 
 
+def _summary_section(summary: Summary, fig: Figure) -> str:
+    """The headline, the waterfall of region Shapley values and the methods (untrusted ones greyed, with why)."""
+    rows = []
+    for r in summary.methods:
+        cells = [r.name, REGION_NAMES.get(r.top_inner, "none"), REGION_NAMES.get(r.top_region, "none"),
+                 r.faithfulness or "—", "yes" if r.trusted else f"no: {r.reason}"]
+        rows.append([c if r.trusted else Raw(f'<span class="untrusted">{esc(c)}</span>') for c in cells])
+    parts = [para(summary.headline)]
+    if summary.waterfall:
+        parts.append(fig("waterfall", lambda: render.waterfall(summary), "region Shapley values waterfall"))
+        parts.append(para("Region Shapley values are exact for this model: each region's signed share of P(fake), "
+                          f"adding up from {summary.base:.3f} (every region removed) to {summary.p_fake:.3f}.", "note"))
+    parts.append(table(["method", "top region (eyes, nose, mouth)", "top region overall", "faithfulness", "trusted"],
+                       rows))
+    parts.append(para("A method is trusted only when its deletion curve beats random deletion and it passes the "
+                      "model-randomisation check; untrusted methods are greyed and never counted as agreeing.", "note"))
+    parts += [para(line, "note") for line in summary.not_applicable.values()]
+    return section("Summary", *parts)
+
+
 def _lime_section(bundle: pipeline.Bundle, image, fig: Figure) -> str:
     le = bundle.explanations["lime"]
     stability = bundle.stability["mean_jaccard"] if bundle.stability else None
@@ -136,9 +168,9 @@ def _lime_section(bundle: pipeline.Bundle, image, fig: Figure) -> str:
     warn = ""
     if stability is not None:
         facts["top-5 agreement across 3 seeds (Jaccard)"] = float(stability)
-        if stability < 0.5:
-            warn = ('<p class="warn">Unstable: the top-5 superpixels change with the random seed. Do not read '
-                    "much into this LIME mask; raise the number of samples.</p>")
+        advice = stability_metric.advice(float(stability), bundle.params)
+        if advice:
+            warn = f'<p class="warn">{html.escape(advice)}</p>'
     return section("LIME", fig("lime", lambda: render.lime_panels(le, image, stability=stability), "LIME panels"),
                    kv(facts), warn)
 
@@ -155,9 +187,10 @@ def _gradcam_section(bundle: pipeline.Bundle, image, detector, fig: Figure) -> s
 
 
 def _regions_section(bundle: pipeline.Bundle, image, fig: Figure) -> str:
-    caveat = para("Regions come from mtcnn landmarks. The ranking shows what the model responds to; it does not "
-                  "locate a manipulation (on photoshopped faces with known edits, no model and method ranked an "
-                  "edited region first more often than chance).", "note")
+    caveat = para("Regions come from mtcnn landmarks; left and right are as the viewer sees the image. The region "
+                  "Shapley values (Summary) are exact for the model: they show what it responds to. Whether a "
+                  "method's top region is where a face was edited is measured against ground truth in "
+                  "docs/BENCHMARKS.md (\"Region ground truth\").", "note")
     if not bundle.face_found:
         return section("Facial regions", para("No face found in the crop: the region summary needs facial "
                                                "landmarks, so only the pixel-level explanations are shown."), caveat)
