@@ -46,15 +46,21 @@ REGION_HELP = (
     "Regions come from mtcnn landmarks (eyes, nose, mouth corners); left and right are as you see the image. "
     "The bars show each method's mean evidence per pixel in each region, red toward fake and blue toward real. "
     "The region Shapley values on the Summary tab are exact for the model: they measure what this model responds "
-    "to, in units of P(fake). Whether a method's top region is where a face was actually edited is measured "
-    "against ground truth in docs/BENCHMARKS.md (\"Region ground truth\")."
+    "to, in units of P(fake). **How far to trust the ranking as a locator of edits:** on photoshopped faces whose "
+    "edited regions are known, the best method (Grad-CAM for detector_v1, the manipulation map for detector_v2, "
+    "each chosen on validation) puts an edited region first only 1.04x and 1.23x as often as chance on test, and "
+    "at chance on validation; no method, region Shapley values included, locates an edit reliably "
+    "(docs/BENCHMARKS.md, \"Region ground truth\"). Read the ranking as what the model responds to, not as "
+    "where the face was edited."
 )
 SUMMARY_HELP = (
     "Region Shapley values: each facial region's exact share of P(fake) for this model (all 64 combinations of "
     "the six regions scored, a removed region {fill}). Red bars push toward fake, blue toward real; they add up "
     "from P(fake) with every region removed to this image's P(fake). A method is trusted only when its deletion "
     "curve beats random deletion and it passes the model-randomisation check; an untrusted method is greyed with "
-    "the reason and never counted as agreeing."
+    "the reason and never counted as agreeing. These say what the model responds to; none of them locates an "
+    "edit reliably (best on known photoshop edits: Grad-CAM for detector_v1, the manipulation map for "
+    "detector_v2, lift 1.04x and 1.23x chance on test, chance on validation; see the Regions tab)."
 )
 FIRST_PHASE = ("shapley", "manipulation", "gradcam", "regions")  # the Summary: fast, shown first
 SECOND_PHASE = (*FIRST_PHASE, "lime")  # then LIME (+ stability): everything of the first phase is a cache hit
