@@ -288,8 +288,8 @@ class _Steps:
         self.within(step, 0.0, f"Deletion curve for {method}")
         key = ("deletion", method, p.target, p.lime_items(), p.layer if method == "gradcam" else None,
                p.deletion_random)
-        curve = self.cache(key, lambda: faithfulness.deletion_curve(self.detector, self.image, e, seed=p.seed,
-                                                                    n_segments=p.n_segments,
-                                                                    n_random=p.deletion_random))
+        curve = self.cache(key, lambda: faithfulness.deletion_curve(
+            self.detector, self.image, e, seed=p.seed, n_segments=p.n_segments, compactness=p.compactness,
+            sigma=p.sigma, hide_color=p.hide_color, n_random=p.deletion_random))
         self.bundle.deletion[method] = curve
         self.finish(step, curve.seconds)

@@ -290,8 +290,8 @@ with tabs[6]:
     curves = bundle.deletion
     if not curves:
         st.info("Switch on 'Deletion curves' in the sidebar.")
-    st.caption("Superpixels are removed (filled with black, as LIME does) most important first; a faithful "
-               "explanation makes P(target) fall faster than removing them in random order "
+    st.caption("Superpixels are removed most important first, filled as LIME fills them (the preset's fill: "
+               "each superpixel's mean colour for the stable preset, black for the study's); a faithful explanation makes P(target) fall faster than removing them in random order "
                f"({DEFAULTS.deletion_random} shuffles). A method that fails is greyed on the Summary tab.")
     for i, (m, c) in enumerate(curves.items()):
         if i % 2 == 0:

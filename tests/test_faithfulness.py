@@ -13,6 +13,21 @@ from explain.metrics.faithfulness import DeletionCurve, deletion_curve
 from tests.conftest import quadrant_image
 
 
+def curve(*args, **kwargs) -> DeletionCurve:
+    """deletion_curve with black fill unless told: the quadrant image is flat, so the default fill (each
+    superpixel's mean colour) would leave it unchanged."""
+    kwargs.setdefault("hide_color", 0)
+    return deletion_curve(*args, **kwargs)
+
+
+def test_default_fill_is_the_superpixel_mean(quadrant_detector, lime_exp):
+    """The default (the stable preset's fill) removes texture, not flat colour: on a flat image little changes
+    (superpixels straddling the quadrant's edge blend a little)."""
+    flat = quadrant_image(64, "top_left")
+    c = deletion_curve(quadrant_detector, flat, lime_exp)
+    assert c.params["hide_color"] is None and np.ptp(c.explanation_curve) < 0.05  # black fill: 0.99 -> 0.12
+
+
 @pytest.fixture(scope="module")
 def image():
     return quadrant_image(64, "top_left")
@@ -20,12 +35,13 @@ def image():
 
 @pytest.fixture(scope="module")
 def lime_exp(quadrant_detector, image):
-    return lime_explain.explain(quadrant_detector, image, num_samples=250)
+    # black fill: the quadrant image is flat, so a superpixel's mean colour (the default fill) would change nothing
+    return lime_explain.explain(quadrant_detector, image, num_samples=250, hide_color=0)
 
 
 @pytest.fixture(scope="module")
 def lime_curve(quadrant_detector, image, lime_exp):
-    return deletion_curve(quadrant_detector, image, lime_exp)
+    return curve(quadrant_detector, image, lime_exp, hide_color=0)
 
 
 def hand_explanation(image, p_fake, rows, cols, target="fake") -> Explanation:
@@ -79,7 +95,7 @@ def test_curve_points_are_the_deleted_images(quadrant_detector, image, lime_exp,
 
 def test_segments_none_uses_slic(quadrant_detector, image, lime_exp):
     exp = hand_explanation(image, lime_exp.p_fake, slice(0, 32), slice(0, 32))
-    c = deletion_curve(quadrant_detector, image, exp, n_random=6, n_segments=50)
+    c = curve(quadrant_detector, image, exp, n_random=6, n_segments=50)
     k = int(lime_explain.segment(image, 50).max()) + 1
     check_shapes(c, k, n_random=6)
     assert c.params["segments"] == "slic" and c.params["n_segments_actual"] == k
@@ -90,14 +106,14 @@ def test_segments_none_uses_slic(quadrant_detector, image, lime_exp):
 def test_wrong_explanation_is_not_useful(quadrant_detector, image, lime_exp):
     exp = hand_explanation(image, lime_exp.p_fake, slice(32, 64), slice(32, 64))
     for seed in (0, 1):
-        c = deletion_curve(quadrant_detector, image, exp, seed=seed)
+        c = curve(quadrant_detector, image, exp, seed=seed)
         assert c.auc_explanation >= c.auc_random - 0.02
         assert not c.useful
 
 
 def test_target_real_tracks_one_minus_p(quadrant_detector, image, lime_exp):
     exp = hand_explanation(image, lime_exp.p_fake, slice(0, 32), slice(0, 32), target="real")
-    c = deletion_curve(quadrant_detector, image, exp)
+    c = curve(quadrant_detector, image, exp)
     assert c.target == "real"
     assert c.explanation_curve[0] == pytest.approx(1 - lime_exp.p_fake, abs=1e-5)
     # removing the fake evidence first raises P(real) fastest: a larger area than random
@@ -105,21 +121,21 @@ def test_target_real_tracks_one_minus_p(quadrant_detector, image, lime_exp):
 
 
 def test_hide_color_rgb_triple(quadrant_detector, image, lime_exp):
-    c = deletion_curve(quadrant_detector, image, lime_exp, hide_color=(0, 0, 255))
+    c = curve(quadrant_detector, image, lime_exp, hide_color=(0, 0, 255))
     blue = np.zeros_like(image)
     blue[..., 2] = 255
     assert c.explanation_curve[-1] == pytest.approx(quadrant_detector.predict([blue])[0], abs=1e-5)
     assert c.useful
     assert c.params["hide_color"] == [0, 0, 255]
     # white fill keeps the top-left bright: deleting changes nothing, so nothing is useful
-    white = deletion_curve(quadrant_detector, image, lime_exp, hide_color=255)
+    white = curve(quadrant_detector, image, lime_exp, hide_color=255)
     assert np.ptp(white.explanation_curve) < 0.05
 
 
 def test_seeded_random_orders(quadrant_detector, image, lime_exp, lime_curve):
-    again = deletion_curve(quadrant_detector, image, lime_exp, seed=0)
+    again = curve(quadrant_detector, image, lime_exp, seed=0)
     np.testing.assert_array_equal(again.random_curves, lime_curve.random_curves)
-    other = deletion_curve(quadrant_detector, image, lime_exp, seed=1)
+    other = curve(quadrant_detector, image, lime_exp, seed=1)
     assert not np.allclose(other.random_curves, lime_curve.random_curves)
 
 
@@ -132,7 +148,7 @@ def test_to_dict_is_json(lime_curve):
 
 def test_rejects_bad_arguments(quadrant_detector, image, lime_exp):
     with pytest.raises(ValueError):
-        deletion_curve(quadrant_detector, image, lime_exp, n_random=2)
+        curve(quadrant_detector, image, lime_exp, n_random=2)
     small = hand_explanation(quadrant_image(32), lime_exp.p_fake, slice(0, 16), slice(0, 16))
     with pytest.raises(ValueError):
-        deletion_curve(quadrant_detector, image, small)
+        curve(quadrant_detector, image, small)

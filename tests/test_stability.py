@@ -90,5 +90,7 @@ def test_advice_by_preset_and_threshold():
     assert "stable preset" in stability.advice(0.49, study) and "Switch" in stability.advice(0.49, study)
     assert "Switch" in stability.advice(0.3, Params(n_segments=100))
     assert "Shapley" in stability.advice(0.3, stable) and "Switch" not in stability.advice(0.3, stable)
+    fewer = stability.advice(0.3, stable.with_lime(num_samples=1000))  # the stable superpixels, fewer samples
+    assert "1,500" in fewer and "1,000" in fewer and "Switch" not in fewer
     assert stability.advice(0.3, stable.with_lime(seed=7)) == stability.advice(0.3, stable)  # the seed is not a preset
     assert set(PRESETS) == {"stable", "study"}

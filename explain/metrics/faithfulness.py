@@ -2,7 +2,7 @@
 
 :func:`deletion_curve` takes any :class:`Explanation`, ranks superpixels by their mean attribution (the
 explanation's own segments, or SLIC ones when it has none), removes them one at a time in that order (filled
-with ``hide_color``, as LIME does) and tracks P(target). The same is done for ``n_random`` random orders. A
+with ``hide_color``, as LIME does: by default the stable preset's fill, each superpixel's mean colour) and tracks P(target). The same is done for ``n_random`` random orders. A
 useful explanation's curve falls faster: a smaller area under it than under the random mean.
 """
 
@@ -97,7 +97,7 @@ def _chunks(images: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
 
 
 def deletion_curve(detector, image, explanation: Explanation, *, n_random: int = DEFAULTS.deletion_random,
-                   hide_color=0, seed: int = DEFAULTS.seed, n_segments: int = DEFAULTS.n_segments,
+                   hide_color=DEFAULTS.hide_color, seed: int = DEFAULTS.seed, n_segments: int = DEFAULTS.n_segments,
                    compactness: float = DEFAULTS.compactness, sigma: float = DEFAULTS.sigma,
                    batch_size: int = 256) -> DeletionCurve:
     """Deletion curve of ``explanation`` against ``n_random`` random deletion orders.
