@@ -64,7 +64,9 @@ def study_lime(det, image, samples: int = SAMPLES, seed: int = 0):
     from skimage.segmentation import slic
 
     def classifier_fn(batch):
-        p = det.keras_model.predict(det.preprocess(batch.astype(np.uint8)), verbose=0).reshape(len(batch), -1)[:, 0]
+        out = det.keras_model.predict(det.preprocess(batch.astype(np.uint8)), verbose=0)
+        out = out[0] if isinstance(out, (list, tuple)) else out  # a model with a map head: p_fake comes first
+        p = np.asarray(out).reshape(len(batch), -1)[:, 0]
         return np.stack([1 - p, p], axis=1)
 
     def segmentation_fn(img):
@@ -150,6 +152,7 @@ def report_two_phase(rows: dict) -> None:
 def main() -> int:
     from explain import lime
     from explain.metrics.faithfulness import deletion_curve
+    from explain.params import Params
     from models import load_model
     from models.data.files import data_root, list_files
     from models.data.intake import load_image
@@ -175,7 +178,8 @@ def main() -> int:
         det = load_model(name)
         r = {"input": det.input_size}
         r["study_first"], r["study"], _ = timed(lambda det=det: study_lime(det, image), repeats)
-        r["ours_first"], r["ours"], _ = timed(lambda det=det: lime.explain(det, image, num_samples=SAMPLES), repeats)
+        study = Params.preset("study").lime_kwargs()  # the same LIME as the study's recipe, our implementation
+        r["ours_first"], r["ours"], _ = timed(lambda det=det, study=study: lime.explain(det, image, **study), repeats)
         r["floor_first"], r["floor"], _ = timed(lambda det=det: det.predict(perturbed), repeats)
 
         runs = []

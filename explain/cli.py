@@ -17,10 +17,11 @@ from pathlib import Path
 
 from explain.params import DEFAULTS, PRESETS, Params
 
-METHODS = ("lime", "gradcam", "activations", "regions", "all", "manipulation")
+METHODS = ("lime", "gradcam", "activations", "regions", "all", "manipulation", "shapley")
 PIPELINE_METHODS = {"lime": ("lime", "regions"), "gradcam": ("gradcam", "regions"), "activations": ("activations",),
-                    "manipulation": ("manipulation",),
-                    "regions": ("lime", "gradcam", "regions"), "all": ("lime", "gradcam", "activations", "regions")}
+                    "manipulation": ("manipulation",), "shapley": ("shapley",),
+                    "regions": ("lime", "gradcam", "regions"),
+                    "all": ("shapley", "lime", "gradcam", "activations", "regions")}
 
 
 def parse_args(argv=None):
@@ -86,7 +87,10 @@ def run(args) -> dict:
         methods = (*methods, "manipulation")
     bundle = pipeline.run(detector, image, methods=methods, params=params, cache=cache)
     summary = summarize(args, detector, bundle, kind, crops, face)
-    figures = write_figures(bundle, image, out, summary)
+    told = None
+    if "shapley" in bundle.explanations or "shapley" in bundle.notes:
+        summary["summary"], told = story(detector, bundle, image)
+    figures = write_figures(bundle, image, out, summary, told)
     if args.report:
         write_report(args, detector, params, cache, photo, image, crops, kind, face, figures)
         summary["report"] = str(args.report)
@@ -132,7 +136,26 @@ def summarize(args, detector, bundle, kind: str, crops: list, face) -> dict:
     return summary
 
 
-def write_figures(bundle, image, out: Path, summary: dict) -> dict[str, bytes]:
+def story(detector, bundle, image):
+    """The Explain page's Summary (:class:`explain.summary.Summary`) and its JSON: headline, region Shapley
+    values, each method's trust and top region."""
+    from explain.metrics import sanity
+    from explain.summary import summarize as summary_of
+
+    p = bundle.p_fake
+    spread = float(detector.views_spread([image], p_fake=[p])[0])
+    unsure = bool(detector.unsure([p], [spread])[0])
+    s = summary_of(bundle, sanity_failures=sanity.failures(detector, bundle.params), unsure=unsure)
+    shap = bundle.explanations.get("shapley")
+    return {"headline": s.headline, "verdict": s.verdict_label, "spread": spread,
+            "shapley": None if shap is None else {"values": shap.extras["values"], "base": shap.extras["base"],
+                                                  "full": shap.extras["full"], "fill": shap.extras["fill"]},
+            "methods": [{"method": r.method, "top_inner": r.top_inner, "trusted": r.trusted, "reason": r.reason}
+                        for r in s.methods if r.status == "done"],
+            "agree": s.agreement.agree, "not_applicable": s.not_applicable}, s
+
+
+def write_figures(bundle, image, out: Path, summary: dict, told=None) -> dict[str, bytes]:
     """Every figure of ``bundle`` as ``out/<name>.png`` (listed in ``summary["figures"]``); returns their bytes."""
     from explain import render
 
@@ -145,6 +168,8 @@ def write_figures(bundle, image, out: Path, summary: dict) -> dict[str, bytes]:
         summary["figures"].append(str(path))
 
     ex = bundle.explanations
+    if told is not None and told.waterfall:
+        save(render.waterfall(told), "shapley_waterfall")
     if "lime" in ex:
         save(render.lime_panels(ex["lime"], image), "lime")
     if "gradcam" in ex:
@@ -180,6 +205,16 @@ def format_summary(s: dict) -> str:
     threshold = s.get("threshold")
     at = "" if threshold is None else f", threshold {threshold:.3f}"
     lines = [f"{s['path']}: {s['verdict']} (P(fake) {s['p_fake']:.3f}{at}) by {s['model']}"]
+    story = s.get("summary")
+    if story:
+        lines.append(f"  {story['headline']}")
+        if story["shapley"]:
+            values = sorted(story["shapley"]["values"].items(), key=lambda kv: -abs(kv[1]))
+            lines.append(f"  region Shapley values (P(fake) units, from {story['shapley']['base']:.3f}): "
+                         + ", ".join(f"{r} {v:+.3f}" for r, v in values))
+        for m in story["methods"]:
+            if not m["trusted"]:
+                lines.append(f"  not trusted: {m['method']}: {m['reason']}")
     target = s["verdict"] if s["target"] == "verdict" else s["target"]
     for method, ranking in s["regions"].items():
         if not ranking:

@@ -153,6 +153,32 @@ def test_a_real_face_gets_region_rankings_and_figures(files, tmp_path):
     assert "no face found" not in text
 
 
+def test_all_on_a_face_tells_the_summary_with_exact_shapley_values(files, tmp_path):
+    from skimage.data import astronaut
+
+    from explain.cli import format_summary
+    from explain.regions import REGIONS
+
+    _, model = files
+    image = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut()[30:230, 130:330]).save(image)
+    rc, stdout, _ = run_main([image, "--model", model, "--method", "all", "--json", "--no-deletion",
+                              "--num-samples", 200, "--out", tmp_path / "out"])
+    assert rc == 0
+    summary = json.loads(stdout)
+    story = summary["summary"]
+    shap = story["shapley"]
+    assert set(shap["values"]) == set(REGIONS) and shap["fill"] == "blur"
+    target_p = summary["p_fake"] if story["verdict"].endswith("fake") or story["verdict"] == "fake" else 1 - summary["p_fake"]
+    assert sum(shap["values"].values()) == pytest.approx(shap["full"] - shap["base"], abs=1e-5)
+    assert shap["full"] == pytest.approx(target_p, abs=1e-4)
+    assert story["methods"][0]["method"] == "shapley" and story["headline"]
+    assert any(m["method"] == "lime" and not m["trusted"] and "not tested" in m["reason"] for m in story["methods"])
+    assert "shapley_waterfall.png" in {Path(f).name for f in summary["figures"]}
+    text = format_summary(summary)
+    assert story["headline"] in text and "region Shapley values" in text and "not trusted: lime" in text
+
+
 def assert_one_error_line(rc, err, *fragments):
     assert rc == 2
     assert "Traceback" not in err
