@@ -274,15 +274,15 @@ def lime_compare(items, image: np.ndarray, cols: int = 3):
     n = len(items)
     cols = min(cols, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 4.4 * rows + 0.8), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 4.4 * rows + 0.8), squeeze=False,
+                             layout="constrained")  # constrained: second-row titles never overlap the first row
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (name, p_fake, verdict, expl) in zip(axes.ravel(), items):
         ax.imshow(_pos_neg(image, expl))
         ax.set_title(f"{name}\n{verdict.upper()} · P(fake) {p_fake:.3f}")
-    fig.legend(handles=fake_real_patches(), loc="lower center", ncol=2, frameon=False)
+    fig.legend(handles=fake_real_patches(), loc="outside lower center", ncol=2, frameon=False)
     fig.suptitle("LIME top 10 superpixels per model (each for its verdict)")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
 

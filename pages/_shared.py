@@ -134,8 +134,19 @@ def open_in_explain(name: str, *, path: str | None = None, pixels: np.ndarray | 
     st.switch_page("pages/explain.py")
 
 
+def show_image_error(exc: ImageLoadError) -> None:
+    """An intake error as a person reads it: its one plain line, then the decoder's own words in a closed
+    "Technical detail" expander (when there are any)."""
+    st.error(str(exc))
+    detail = getattr(exc, "detail", "")
+    if detail:
+        with st.expander("Technical detail"):
+            st.code(detail, language=None, wrap_lines=True)
+
+
 def pick_image(key: str = "img") -> tuple[np.ndarray | None, str | None, Sample | None]:
-    """Upload or sample picker. Returns (pixels, name, sample); shows a one-line error on bad input."""
+    """Upload or sample picker. Returns (pixels, name, sample); shows a one-line error (:func:`show_image_error`)
+    on bad input."""
     handed = st.session_state.get(HANDOFF_KEY)
     modes = ["Sample", "Upload"] + (["From " + handed["origin"]] if handed else [])
     if handed and st.session_state.pop(HANDOFF_FRESH, False):
@@ -145,20 +156,21 @@ def pick_image(key: str = "img") -> tuple[np.ndarray | None, str | None, Sample 
         try:
             pixels = handed["pixels"] if handed["pixels"] is not None else load_image(handed["path"])
         except ImageLoadError as exc:
-            st.error(str(exc))
+            show_image_error(exc)
             return None, None, None
         truth = handed.get("truth")
         sample = Sample(handed["name"], handed.get("path"), truth=truth, source=handed.get("source")) if truth else None
         return pixels, handed["name"], sample
     if mode == "Upload":
-        up = st.file_uploader("Upload a face image", type=UPLOAD_TYPES, key=f"{key}_upload")
+        # Any file is accepted: intake says in one plain line why one is not an image (a PDF, an SVG drawing...).
+        up = st.file_uploader("Upload a face image", key=f"{key}_upload")
         if up is None:
             st.info("Upload a face image (JPEG, PNG, WebP, BMP, GIF or TIFF), or switch to a sample.")
             return None, None, None
         try:
             return load_image(up.getvalue(), name=up.name), up.name, None
         except ImageLoadError as exc:
-            st.error(str(exc))
+            show_image_error(exc)
             return None, None, None
     options = samples()
     sample = st.selectbox("Sample", options, format_func=lambda s: s.label, key=f"{key}_sample")
@@ -167,7 +179,7 @@ def pick_image(key: str = "img") -> tuple[np.ndarray | None, str | None, Sample 
     try:
         return sample_pixels(sample), sample.label, sample
     except ImageLoadError as exc:
-        st.error(str(exc))
+        show_image_error(exc)
         return None, None, None
 
 

@@ -6,13 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from explain import aggregate
+from models.analysis import catalog
 from models.analysis.display import RowThumbnails
 from models.analysis.plots import histogram_figure
 from models.data.intake import ImageLoadError
 from models.scoring.archive import read_upload, upload_items
-from models.scoring.batch import CSV_COLUMNS, BatchRun, Row, crop_loader, write_csv
+from models.scoring.batch import CSV_COLUMNS, BatchRun, Row, crop_loader, unique_names, write_csv
 from pages._shared import (
-    UPLOAD_TYPES,
     ensure_navigation,
     get_detector,
     installed_models,
@@ -36,21 +36,24 @@ with st.sidebar:
                     help="auto: every face found, cropped as the training data was (centre square if none); "
                          "face: images without a face are errors; none: the images already are face crops.")
 
-uploads = st.file_uploader("Images or .zip archives", type=[*UPLOAD_TYPES, "zip"], accept_multiple_files=True,
-                           key="batch_upload")
+uploads = st.file_uploader("Images or .zip archives", accept_multiple_files=True, key="batch_upload",
+                           help="Any file is accepted; one that is not an image gets a one-line reason in its row.")
 st.caption(f"Archives: up to {PAGE_MAX_FILES:,} images and {PAGE_MAX_BYTES / 1024**3:.0f} GiB uncompressed each; "
            "nested archives and unsafe names (absolute, `..`) are refused; nothing is extracted to disk.")
 if not uploads:
     st.info("Upload face images (JPEG, PNG, WebP, BMP, GIF, TIFF) or .zip archives of them.")
     st.stop()
 
-files = {up.name: up.getvalue() for up in uploads}
-batch_key = (tuple((up.name, up.size) for up in uploads), model_name, crop)
+# Each upload is itself (file_id), even when two share a file name: the second photo.jpg shows as "photo.jpg (2)".
+shown = unique_names(up.name for up in uploads)
+files = {name: up.getvalue() for name, up in zip(shown, uploads)}
+own_names = {name: up.name for name, up in zip(shown, uploads)}
+batch_key = (tuple(up.file_id for up in uploads), model_name, crop)
 
 
 def pixels_of(name: str):
     """Decode an input again by its display name (``upload.jpg`` or ``archive.zip!inner/path.jpg``), guarded."""
-    return read_upload(name, files)
+    return read_upload(name, files, own_names)
 
 
 def start():
@@ -83,7 +86,7 @@ if state is not None and state.status == "running":
                  "far are kept.")
     detector = get_detector(model_name)
     bar = st.progress(0.0, text="Scoring…")
-    items = upload_items(((up.name, files[up.name]) for up in uploads), max_files=PAGE_MAX_FILES,
+    items = upload_items(((name, files[name], own_names[name]) for name in shown), max_files=PAGE_MAX_FILES,
                          max_total_bytes=PAGE_MAX_BYTES)
     state.score(detector, items, crop=crop, thumbnail=RowThumbnails(pixels_of),
                 progress=lambda: bar.progress(*state.progress(n_files)))
@@ -109,25 +112,38 @@ c = st.columns(5)
 for col, (label, value) in zip(c, state.counts().items()):
     col.metric(label, value)
 st.caption(f"{model_name} at threshold {detector.threshold:.2f}; {state.seconds:.1f} s in all.")
+st.caption(catalog.score_note(catalog.default_generalisation()))
 
-table = pd.DataFrame(state.table())
-left, right = st.columns([2.2, 1])
+# Full width, the columns that matter first (crop, file, P(fake), verdict, error) in widths that fit 1400 px;
+# where the crop came from in one "box" column; the model is the caption above (and a CSV column).
+event = st.dataframe(
+    pd.DataFrame(state.table()), hide_index=True, key="batch_table", on_select="rerun",
+    selection_mode="single-row", row_height=56,
+    column_config={
+        "thumbnail": st.column_config.ImageColumn("crop", width=64, help="The crop scored"),
+        "path": st.column_config.TextColumn("file", width=160),
+        "p_fake": st.column_config.ProgressColumn("P(fake)", min_value=0.0, max_value=1.0, format="%.3f",
+                                                  width=110),
+        "verdict": st.column_config.TextColumn("verdict", width=60),
+        "unsure": st.column_config.TextColumn("unsure", width=120,
+                                              help="P(fake) varies a lot over flipped and slightly shifted views of the crop, "
+                                              "or lies very close to the threshold"),
+        "error": st.column_config.TextColumn("error", width=215, help="Why the file was not scored"),
+        "box": st.column_config.TextColumn("box", width=150, help="The crop scored: which face, its width x height "
+                                           "and top-left corner in the image (EXIF-upright pixels)"),
+    })
+st.caption("Click a column header to sort; select a row to explain it.")
+left, right = st.columns([3, 2])
 with left:
-    event = st.dataframe(
-        table, hide_index=True, key="batch_table", on_select="rerun", selection_mode="single-row",
-        column_config={
-            "thumbnail": st.column_config.ImageColumn("crop scored", width="small"),
-            "path": st.column_config.TextColumn("file", width="medium"),
-            "p_fake": st.column_config.ProgressColumn("P(fake)", min_value=0.0, max_value=1.0, format="%.3f"),
-        })
-    st.caption("Click a column header to sort; select a row to explain it.")
-with right:
     if scored := state.p_fakes():
-        st.pyplot(histogram_figure(scored, detector.threshold), width="stretch")
+        st.pyplot(histogram_figure(scored, detector.threshold), width="stretch")  # ~600 px: its own size
+with right:
     buf = io.StringIO()
     write_csv(rows, buf)
     st.download_button("Download CSV", buf.getvalue().encode(), file_name="deepfake_lens_batch.csv",
                        mime="text/csv", key="batch_csv", help="Columns: " + ",".join(CSV_COLUMNS))
+    st.caption("One row per face (per image for crop \"none\"); same-named uploads are numbered "
+               "(photo.jpg, photo.jpg (2)) in the table and the CSV `path`.")
 
 selected = event.selection.rows if event is not None else []
 if selected:

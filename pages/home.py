@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from models.analysis.catalog import model_rows
+from models.analysis.catalog import default_generalisation, generalisation_sentence, model_rows
 from pages._shared import ensure_navigation
 
 ensure_navigation()
@@ -35,6 +35,9 @@ else:
         "Metrics are measured on the shared dataset's held-out test split (StyleGAN faces, LFW face swaps and "
         "photoshopped ciplab edits, plus matching real photos). Recall per kind = share of those fakes caught."
     )
+    generalisation = default_generalisation()
+    if generalisation:
+        st.markdown(generalisation_sentence(generalisation) + " See **Models**, Cross-source.")
 
 st.subheader("How to use it")
 st.markdown(

@@ -5,6 +5,12 @@ import math
 import pandas as pd
 import streamlit as st
 
+from models.analysis.calibration import (
+    current_operating_point,
+    restore_operating_point,
+    save_operating_point,
+    threshold_for_recall,
+)
 from models.analysis.plots import confusion_figure, history_figure, reliability_figure, roc_figure, threshold_figure
 from models.analysis.zoo import (
     by_model,
@@ -67,6 +73,54 @@ def show(kind: str, key: tuple, build, width="stretch") -> None:
 @st.cache_resource(show_spinner=False)
 def latency(name: str) -> dict:
     return measure_latency(get_detector(name))
+
+
+def operating_point_controls(pick: str, current: float, value: float, target: float) -> None:
+    """Save the slider's threshold in two steps (confirm old -> new, or cancel), then offer to undo it."""
+    state = st.session_state
+
+    def confirm():
+        previous = current_operating_point(pick)
+        try:
+            save_operating_point(pick, value, target_recall=target, split="val", by="page")
+        except (OSError, ValueError) as exc:
+            state["models_saved"] = {"pick": pick, "error": f"Could not save the operating point: {exc}"}
+        else:
+            get_detector.clear()
+            state["models_saved"] = {"pick": pick, "old": current, "new": value, "previous": previous}
+        state.pop("models_confirm", None)
+
+    def undo(saved):
+        try:
+            restore_operating_point(saved["pick"], saved["previous"])
+        except (OSError, ValueError) as exc:
+            state["models_saved"] = {"pick": saved["pick"], "error": f"Could not undo: {exc}"}
+        else:
+            get_detector.clear()
+            state["models_saved"] = {"pick": saved["pick"], "undone": saved["old"]}
+
+    st.button("Save as operating point", type="primary", key="models_save_threshold",
+              on_click=lambda: state.update({"models_confirm": pick, "models_saved": None}),
+              help="Asks to confirm first. Stored in the model's metadata JSON and used for every verdict in the app "
+                   "and CLIs.")
+    if state.get("models_confirm") == pick:
+        st.warning(f"Every verdict of {pick} in the app and CLIs will use the new threshold.")
+        yes, no = st.columns(2)
+        yes.button(f"Confirm: threshold {current:.3f} → {value:.3f}", type="primary", key="models_confirm_threshold",
+                   on_click=confirm)
+        no.button("Cancel", key="models_cancel_threshold", on_click=lambda: state.pop("models_confirm", None))
+    saved = state.get("models_saved")
+    if not saved or saved["pick"] != pick:
+        return
+    if "error" in saved:
+        st.error(saved["error"])
+    elif "undone" in saved:
+        st.info(f"Undone: {pick} is back at threshold {saved['undone']:.3f}.")
+    else:
+        st.success(f"Saved ({saved['old']:.3f} → {saved['new']:.3f}): {pick} now calls an image fake at "
+                   f"P(fake) ≥ {saved['new']:.3f}.")
+        st.button("Undo", key="models_undo_threshold", on_click=undo, args=(saved,),
+                  help=f"Puts back the operating point {pick} had before ({saved['old']:.3f}).")
 
 
 metas = model_metas(names)
@@ -146,7 +200,7 @@ with tabs[4]:
     if not trained:
         st.info("No installed model records per-epoch training curves.")
     else:
-        pick = st.selectbox("Model", trained, key="models_history_model")
+        pick = model_select(trained, key="models_history_model")
         meta = metas[pick]
         show("history", (pick, meta.get("created")), lambda: history_figure(history(meta), pick))
         run = training_summary(meta)
@@ -157,8 +211,6 @@ with tabs[4]:
         st.caption(f"Not trained by epochs (no curves): {', '.join(untrained)}.")
 
 with tabs[5]:
-    from models.analysis.calibration import save_operating_point, threshold_for_recall
-
     pick = model_select(names, key="models_threshold_model")
     val, test = scores(pick, "val"), test_scores.get(pick)
     if val is None or test is None:
@@ -182,22 +234,7 @@ with tabs[5]:
             rates = pd.DataFrame(split_rates({"val": val, "test": test}, threshold))
             st.dataframe(rates, hide_index=True, column_config={c: PCT for c in rates.columns if c != "split"})
             st.caption(f"Saved operating point: **{current:.3f}**. FPR = share of real faces called fake.")
-            def save(pick=pick, key=key, target=target):
-                value = float(st.session_state[key])
-                try:
-                    save_operating_point(pick, value, target_recall=target, split="val", by="page")
-                except (OSError, ValueError) as exc:
-                    st.session_state["models_saved"] = ("error", f"Could not save the operating point: {exc}")
-                else:
-                    get_detector.clear()
-                    st.session_state["models_saved"] = (
-                        "success", f"Saved: {pick} now calls an image fake at P(fake) ≥ {value:.3f}.")
-
-            st.button("Save as operating point", type="primary", key="models_save_threshold", on_click=save,
-                      help="Stored in the model's metadata JSON and used for every verdict in the app and CLIs.")
-            if "models_saved" in st.session_state:
-                kind, message = st.session_state.pop("models_saved")
-                (st.success if kind == "success" else st.error)(message)
+            operating_point_controls(pick, current, float(threshold), target)
         with right:
             sweeps = split_sweeps({"val": val, "test": test})
             show("threshold", (pick, stamps, threshold, suggested),

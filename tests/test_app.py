@@ -50,6 +50,14 @@ def test_home_lists_installed_models_with_metrics():
     assert table["test ROC AUC"].notna().all()
     assert table["default"].sum() <= 1
     assert any("signal, not proof" in m.value for m in at.markdown)
+    # beside the in-distribution test AUC: the default recipe's mean AUC on sources held out of training
+    from models.analysis.catalog import default_generalisation, generalisation_sentence
+
+    g = default_generalisation()
+    assert g is not None and g["model"] in set(table["model"])
+    sentence = [m.value for m in at.markdown if "never saw in training" in m.value]
+    assert sentence and generalisation_sentence(g) in sentence[0]
+    assert f"{g['mean_auc']:.3f}" in sentence[0] and f"{g['test_auc']:.3f}" in sentence[0]
 
 
 def test_predict_sample_shows_verdict_and_gauge():
@@ -86,6 +94,24 @@ def test_predict_bad_upload_shows_one_line_error():
     assert len(at.error) == 1
     msg = at.error[0].value
     assert "broken.jpg" in msg and "\n" not in msg and "Traceback" not in msg
+    assert not [m for m in at.markdown if "Verdict" in m.value]
+
+
+def test_predict_uploader_takes_any_file_and_says_plainly_why_a_pdf_is_not_an_image():
+    """Issue 14: a PDF is not refused by extension (a silent red chip); intake's plain line is shown, and
+    the decoder's own words sit in a "Technical detail" expander."""
+    at = predict_page()
+    at.radio[0].set_value("Upload").run()
+    assert list(at.file_uploader[0].proto.type) == []  # no extension filter in the browser
+    pdf = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    at.file_uploader[0].upload("scan.pdf", pdf, "application/pdf").run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["scan.pdf: this is a PDF document, not an image; export the page as "
+                                           "PNG or JPEG"]
+    details = [x for x in at.expander if x.label == "Technical detail"]
+    assert len(details) == 1
+    code = [c.value for c in details[0].code]
+    assert len(code) == 1 and "cannot identify image file" in code[0] and "%PDF" in code[0]
     assert not [m for m in at.markdown if "Verdict" in m.value]
 
 

@@ -63,31 +63,53 @@ def test_models_page_threshold_suggestion_moves_the_slider():
     assert val_recall >= 0.95 - 1e-9
 
 
-def test_models_page_saves_operating_point(tmp_path, monkeypatch):
-    """Saving writes the threshold into the model's JSON (in a copy of assets/, never the real one)."""
+def test_models_page_saves_operating_point_after_confirmation_and_undoes_it(tmp_path, monkeypatch):
+    """Save asks first (old -> new), writes only on Confirm, and Undo puts the old block back. All in a copy of
+    assets/, never the real one."""
+    import models.analysis.zoo as zoo
     import models.detectors.registry as detector_module
 
     assets = tmp_path / "models"
     shutil.copytree(REPO / "assets" / "models", assets)
     monkeypatch.setattr(detector_module, "ASSETS_DIR", assets)
     monkeypatch.setattr(detector_module, "DEFAULT_FILE", assets / "DEFAULT")
+    monkeypatch.setattr(zoo, "ASSETS_DIR", assets)
+    before = (assets / "tuned_cnn.json").read_bytes()
+    old = json.loads(before).get("operating_point", {}).get("threshold", 0.5)
+    assert f"{old:.3f}" != "0.420"
     at = models_page(models_threshold_model="tuned_cnn", models_latency=False)
     at.slider(key="models_threshold_tuned_cnn").set_value(0.42).run()
     at.button(key="models_save_threshold").click().run()
     assert not at.exception, at.exception
-    assert any("0.420" in s.value for s in at.success)
+    assert (assets / "tuned_cnn.json").read_bytes() == before  # nothing written before the confirmation
+    assert at.button(key="models_confirm_threshold").label == f"Confirm: threshold {old:.3f} → 0.420"
+    at.button(key="models_cancel_threshold").click().run()
+    assert not [b for b in at.button if b.key == "models_confirm_threshold"]
+    assert (assets / "tuned_cnn.json").read_bytes() == before
+    at.button(key="models_save_threshold").click().run()
+    at.button(key="models_confirm_threshold").click().run()
+    assert not at.exception, at.exception
+    assert any(f"Saved ({old:.3f} → 0.420)" in s.value for s in at.success), [s.value for s in at.success]
     meta = json.loads((assets / "tuned_cnn.json").read_text())
     assert meta["operating_point"]["threshold"] == pytest.approx(0.42)
     assert meta["operating_point"]["by"] == "page"
-    original = json.loads((REPO / "assets" / "models" / "tuned_cnn.json").read_text())
-    assert original.get("operating_point", {}).get("threshold") != pytest.approx(0.42)
     from models import load_model
 
     assert load_model(assets / "tuned_cnn.keras").threshold == pytest.approx(0.42)
+    at.button(key="models_undo_threshold").click().run()
+    assert not at.exception, at.exception
+    assert json.loads((assets / "tuned_cnn.json").read_text()) == json.loads(before)
+    assert load_model(assets / "tuned_cnn.keras").threshold == pytest.approx(old)
+    assert any(f"back at threshold {old:.3f}" in i.value for i in at.info)
+    assert (REPO / "assets" / "models" / "tuned_cnn.json").read_bytes() == before  # the shipped file untouched
 
 
 def test_models_page_training_curves_and_calibration_tabs():
-    at = models_page(models_history_model="detector_v1", models_threshold_model="detector_v1")
+    from models import default_model_name
+
+    at = models_page(models_threshold_model="detector_v1", models_latency=False)
+    assert default_model_name() != "baseline_cnn"  # the first model with curves: the tab used to open on it
+    assert at.selectbox(key="models_history_model").value == default_model_name()
     captions = " ".join(c.value for c in at.caption)
     assert "Best epoch" in captions and "python -m models.train" in captions
     assert any("Platt-scaled" in m.value for m in at.markdown)

@@ -49,8 +49,11 @@ class Case:
 # The intended result of every bad or awkward input.
 #   file                 what it is                                          intended result
 #   zero.jpg             0 bytes                                             error "empty file"
-#   truncated.jpg        first 300 bytes of the astronaut JPEG               error "cannot decode"
+#   truncated.jpg        first 300 bytes of the astronaut JPEG               error "damaged or is not a JPEG image"
+#   truncated.webp       first half of the astronaut WebP                    error "damaged or is not a WebP image"
 #   notes.jpg            a text file renamed .jpg                            error "not an image file"
+#   document.pdf         a small PDF                                         error "this is a PDF document"
+#   drawing.svg          an SVG drawing                                      error "this is an SVG drawing"
 #   enormous.png         PNG header claiming 100000x100000 px (IHDR + IEND)  error "image too large"
 #   alpha.png            RGBA astronaut, right part transparent              RGB, transparent -> white, 1 face
 #   gray16.png           16-bit grayscale (I;16) astronaut                   RGB (3 equal channels), 1 face
@@ -65,8 +68,12 @@ class Case:
 #   two_faces.jpg        two astronaut faces side by side                    2 face crops, largest first
 CASES = [
     Case("zero.jpg", "error", error="empty file"),
-    Case("truncated.jpg", "error", error="cannot decode"),
+    Case("truncated.jpg", "error", error="this file is damaged or is not a JPEG image (cannot decode it)"),
+    Case("truncated.webp", "error", error="this file is damaged or is not a WebP image (cannot decode it)",
+         mime="image/webp"),
     Case("notes.jpg", "error", error="not an image file"),
+    Case("document.pdf", "error", error="this is a PDF document, not an image", mime="application/pdf"),
+    Case("drawing.svg", "error", error="this is an SVG drawing; export it as PNG or JPEG", mime="image/svg+xml"),
     Case("enormous.png", "error", error="image too large", mime="image/png"),
     Case("alpha.png", "face", 1, mime="image/png"),
     Case("gray16.png", "face", 1, mime="image/png"),
@@ -115,10 +122,16 @@ def build_matrix() -> dict[str, bytes]:
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
     two = np.ascontiguousarray(np.concatenate([ASTRONAUT[0:256, 128:384]] * 2, axis=1))
     upright = _jpeg(astro)
+    webp = io.BytesIO()
+    astro.save(webp, format="WEBP", quality=90)
     out = {
         "zero.jpg": b"",
         "truncated.jpg": upright[:300],
+        "truncated.webp": webp.getvalue()[: len(webp.getvalue()) // 2],
         "notes.jpg": b"this is a text file, not a JPEG\n",
+        "document.pdf": b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n",
+        "drawing.svg": b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
+                       b'<circle cx="32" cy="32" r="20"/></svg>\n',
         "enormous.png": b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IEND", b""),
         "alpha.png": _png(Image.fromarray(rgba, "RGBA")),
         "gray16.png": _png(Image.fromarray(gray.astype(np.uint16) * 257)),
@@ -188,6 +201,9 @@ def test_library_bad_files_raise_one_line_errors(case, matrix, decoded):
         load_image(matrix["blobs"][case.name], name=case.name)
     _assert_one_line_naming(str(info.value), case.name)
     assert case.error in str(info.value)
+    # Plain words in the message; the decoder's own words only in the detail (one line too).
+    assert exc.detail and "\n" not in exc.detail and exc.detail == info.value.detail
+    assert not any(t in str(exc) for t in ("decoder object", "bytes not processed", "cannot identify", "Error:"))
 
 
 @pytest.mark.parametrize("case", GOOD, ids=lambda c: c.name)
@@ -350,8 +366,16 @@ def test_app_upload_every_bad_input_in_one_session(matrix):
         if case.expect == "error":
             assert len(at.error) == 1, (case.name, [e.value for e in at.error])
             _assert_one_line_naming(at.error[0].value, case.name)
+            assert case.error in at.error[0].value, (case.name, at.error[0].value)
+            # the technical detail sits in one closed expander under the plain line
+            with pytest.raises(ImageLoadError) as info:
+                load_image(matrix["blobs"][case.name], name=case.name)
+            details = [x for x in at.expander if x.label == "Technical detail"]
+            assert len(details) == 1, case.name
+            assert [c.value for c in details[0].code] == [info.value.detail], case.name
             assert not verdicts, case.name
             continue
+        assert not [x for x in at.expander if x.label == "Technical detail"], case.name
         assert not at.error, (case.name, [e.value for e in at.error])
         assert len(verdicts) == 1 and (("FAKE" in verdicts[0]) != ("REAL" in verdicts[0])), case.name
         faces = [s for s in at.selectbox if s.key == "predict_face"]

@@ -606,8 +606,8 @@ def test_batch_run_scores_counts_tables_and_resumes(detector):
     counts = run.counts()
     assert counts == {"Files": 3, "Faces scored": 2, "Fake": counts["Fake"], "Real": 2 - counts["Fake"], "Errors": 1}
     table = run.table()
-    assert list(table[0]) == ["thumbnail", "path", "p_fake", "verdict", "unsure", "face", "crop", "error", "box_x",
-                              "box_y", "box_w", "box_h", "model"]
+    assert list(table[0]) == ["thumbnail", "path", "p_fake", "verdict", "unsure", "error", "box"]
+    assert table[0]["box"] == "whole image: 32x32" and table[2]["box"] == ""
     assert all(t["unsure"] in ("", f"unsure (leans {r.verdict})") for t, r in zip(table, run.rows))
     assert table[0]["thumbnail"] == "t:a.png" and table[0]["p_fake"] == pytest.approx(run.rows[0].p_fake, abs=1e-6)
     assert np.isnan(table[2]["p_fake"]) and table[2]["error"]
@@ -634,3 +634,71 @@ def test_batch_run_cancel_and_archive_limit(detector):
     many = [Item(f"{i}.png", data=png_bytes(False, i)) for i in range(70)]
     stopped.score(detector, many, crop="none", thumbnail=lambda r: None)  # checked between chunks of 64
     assert stopped.status == "cancelled" and len(stopped.rows) < len(many)
+
+
+# --- uploads that share a file name (the same name from two folders) -------------------------------------------
+
+def test_unique_names_number_repeats_and_skip_names_taken():
+    from models.scoring.batch import unique_names
+
+    assert unique_names(["photo.jpg", "a.png", "photo.jpg", "photo.jpg", "a.png"]) == [
+        "photo.jpg", "a.png", "photo.jpg (2)", "photo.jpg (3)", "a.png (2)"]
+    assert unique_names(["x.png", "x.png", "x.png (2)"]) == ["x.png", "x.png (3)", "x.png (2)"]
+    assert unique_names(["x.png (2)", "x.png", "x.png"]) == ["x.png (2)", "x.png", "x.png (3)"]
+    assert unique_names([]) == []
+
+
+def test_box_text_says_which_crop_was_scored():
+    from models.scoring.batch import box_text
+
+    assert box_text(Row("a.png", 2, 12, 30, 64, 60, "face", 0.5, "fake")) == "face 2: 64x60 at 12,30"
+    assert box_text(Row("a.png", None, 0, 16, 128, 128, "center", 0.5, "fake")) == \
+        "centre square: 128x128 at 0,16"
+    assert box_text(Row("a.png", None, 0, 0, 128, 96, "none", 0.5, "real")) == "whole image: 128x96"
+    assert box_text(Row("a.png", error="a.png: not an image file")) == ""
+
+
+def test_same_named_uploads_of_different_content_stay_separate(detector):
+    """Six uploads, three names, each name from two folders with different content: six rows, six distinct
+    paths, each scored and re-read from its own bytes; a second same-named zip is opened as a zip too."""
+    from models.scoring.batch import BatchRun, unique_names
+
+    names = ["a.png", "b.png", "c.png", "a.png", "b.png", "c.png"]
+    datas = [png_bytes(i % 2 == 0, seed=i) for i in range(6)]
+    shown = unique_names(names)
+    assert shown == ["a.png", "b.png", "c.png", "a.png (2)", "b.png (2)", "c.png (2)"]
+    files = dict(zip(shown, datas))
+    own = dict(zip(shown, names))
+    run = BatchRun(("k",))
+    run.score(detector, A.upload_items((n, files[n], own[n]) for n in shown), crop="none", thumbnail=lambda r: None)
+    assert [r.path for r in run.rows] == shown and run.counts()["Files"] == 6
+    expected = detector.predict([np.asarray(Image.open(io.BytesIO(d))) for d in datas])
+    assert [r.p_fake for r in run.rows] == pytest.approx([float(p) for p in expected], abs=1e-5)
+    assert run.rows[0].p_fake != pytest.approx(run.rows[3].p_fake, abs=1e-6)  # different content, different score
+    for n, d in zip(shown, datas):
+        np.testing.assert_array_equal(A.read_upload(n, files, own), np.asarray(Image.open(io.BytesIO(d))))
+    buf = io.StringIO()
+    write_csv(run.rows, buf)
+    paths = [r["path"] for r in csv.DictReader(io.StringIO(buf.getvalue()))]
+    assert paths == shown and len(set(paths)) == 6
+    # Two zips named p.zip: the second is "p.zip (2)", still opened as a zip, its members re-read from it.
+    zips = [zip_of({"in/x.png": datas[0]}), zip_of({"in/x.png": datas[1]})]
+    shown = unique_names(["p.zip", "p.zip"])
+    items = list(A.upload_items((n, z, "p.zip") for n, z in zip(shown, zips)))
+    assert [i.name for i in items] == ["p.zip!in/x.png", "p.zip (2)!in/x.png"] and all(i.data for i in items)
+    files, own = dict(zip(shown, zips)), dict.fromkeys(shown, "p.zip")
+    np.testing.assert_array_equal(A.read_upload("p.zip (2)!in/x.png", files, own),
+                                  np.asarray(Image.open(io.BytesIO(datas[1]))))
+    with pytest.raises(A.ImageLoadError, match="only .zip archives are opened"):
+        A.read_upload("p.zip (2)!in/x.png", files)  # without the own names, "p.zip (2)" is not a .zip
+
+
+def test_any_uploaded_file_gets_intakes_one_line_reason():
+    """PDF and SVG uploads are inputs like any file: decoding refuses them with one line, as the CLI does."""
+    items = list(A.upload_items([("doc.pdf", b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n"),
+                                 ("pic.svg", b'<svg xmlns="http://www.w3.org/2000/svg"/>')]))
+    assert [i.name for i in items] == ["doc.pdf", "pic.svg"] and not any(i.error for i in items)
+    for item in items:
+        with pytest.raises(A.ImageLoadError) as exc:
+            read_item(item)
+        assert str(exc.value).startswith(f"{item.name}: ") and "\n" not in str(exc.value)

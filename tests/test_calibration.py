@@ -214,6 +214,30 @@ def test_save_operating_point_errors(model_dir):
         C.save_operating_point("oracle", 0.5, target_recall=1.5)
 
 
+def test_restore_operating_point_undoes_a_save(model_dir):
+    """Undo of the Models page: the block saved before goes back exactly; none saved before = no block."""
+    import models
+
+    original = (model_dir / "oracle.json").read_text()
+    assert C.current_operating_point("oracle") is None
+    C.save_operating_point("oracle", 0.9)
+    assert models.load_model("oracle").threshold == 0.9
+    assert C.restore_operating_point("oracle", None) is None
+    assert json.loads((model_dir / "oracle.json").read_text()) == json.loads(original)  # block removed, rest kept
+    assert models.load_model("oracle").threshold == 0.5
+    first = C.save_operating_point("oracle", 0.3, target_recall=0.8)
+    previous = C.current_operating_point("oracle")
+    assert previous == first
+    C.save_operating_point("oracle", 0.7)
+    assert models.load_model("oracle").threshold == 0.7
+    assert C.restore_operating_point("oracle", previous) == first
+    assert json.loads((model_dir / "oracle.json").read_text())["operating_point"] == first  # saved time kept too
+    assert models.load_model("oracle").threshold == 0.3
+    with pytest.raises(ValueError):
+        C.restore_operating_point("oracle", {"threshold": 1.5})
+    assert models.load_model("oracle").threshold == 0.3
+
+
 def test_a_corrupt_operating_point_or_calibration_is_one_clear_error(model_dir):
     import models
 

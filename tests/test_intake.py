@@ -158,3 +158,116 @@ def test_huge_file_bytes_rejected(monkeypatch):
     monkeypatch.setattr(intake, "MAX_FILE_BYTES", 10)
     with pytest.raises(ImageLoadError, match="file too large"):
         load_image(b"x" * 11)
+
+
+# Plain words for a person, the decoder's own words in ``detail`` (issue 14, item 5) ----------------------
+
+
+def encoded(fmt: str, rng, **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, size=(48, 48, 3), dtype=np.uint8)).save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def load_error(data: bytes, name: str) -> ImageLoadError:
+    with pytest.raises(ImageLoadError) as info:
+        load_image(data, name=name)
+    message = str(info.value)
+    assert message.startswith(f"{name}: ") and "\n" not in message, message
+    return info.value
+
+
+TECHNICAL = ("decoder object", "bytes not processed", "Truncated File Read", "cannot identify", "OSError", "Error")
+
+
+@pytest.mark.parametrize("fmt, label", [("WEBP", "WebP"), ("JPEG", "JPEG"), ("PNG", "PNG")])
+def test_truncated_image_says_damaged_in_plain_words(fmt, label, rng):
+    raw = encoded(fmt, rng)
+    for cut in (raw[:40], raw[: len(raw) // 2]):
+        exc = load_error(cut, f"face.{fmt.lower()}")
+        assert str(exc) == f"face.{fmt.lower()}: this file is damaged or is not a {label} image (cannot decode it)"
+        assert not any(t in str(exc) for t in TECHNICAL), str(exc)
+        assert exc.detail and "\n" not in exc.detail
+    # the decoder's own message is kept, word for word, in the detail
+    assert "could not create decoder object" in load_error(encoded("WEBP", rng)[:60], "w.webp").detail
+    jpeg = encoded("JPEG", rng)
+    assert "image file is truncated" in load_error(jpeg[: len(jpeg) - 40], "j.jpg").detail
+    assert "OSError" in load_error(jpeg[:60], "j.jpg").detail
+
+
+def test_pdf_says_it_is_a_document(rng):
+    pdf = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    exc = load_error(pdf, "scan.jpg")  # the extension is not trusted: the bytes say PDF
+    assert str(exc).startswith("scan.jpg: this is a PDF document, not an image")
+    assert "cannot identify image file" in exc.detail and "%PDF" in exc.detail and "BytesIO" not in exc.detail
+
+
+@pytest.mark.parametrize("svg", [
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><circle r="4"/></svg>',
+    b'\xef\xbb\xbf<?xml version="1.0" encoding="UTF-8"?>\n<!-- made by hand -->\n'
+    b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "x.dtd">\n<SVG viewBox="0 0 8 8"></SVG>\n',
+])
+def test_svg_says_export_it(svg):
+    exc = load_error(svg, "logo.svg")
+    assert str(exc) == "logo.svg: this is an SVG drawing; export it as PNG or JPEG"
+    assert "cannot identify image file" in exc.detail
+
+
+def test_empty_and_random_and_text_files(tmp_path, rng):
+    exc = load_error(b"", "zero.png")
+    assert str(exc) == "zero.png: empty file (0 bytes)" and exc.detail == "0 bytes"
+    (tmp_path / "zero.png").write_bytes(b"")
+    with pytest.raises(ImageLoadError, match=r"zero\.png: empty file \(0 bytes\)$"):
+        load_image(tmp_path / "zero.png")
+    noise = bytes(rng.integers(0, 256, size=2000, dtype=np.uint8))
+    assert intake.sniff_format(noise) is None
+    for blob, name in ((noise, "noise.bin"), (b"just some words\n", "notes.jpg")):
+        exc = load_error(blob, name)
+        assert str(exc) == f"{name}: {intake.PLAIN_UNKNOWN}"
+        assert "cannot identify image file" in exc.detail and f"{len(blob)} bytes" in exc.detail
+
+
+def test_html_zip_and_video_are_named():
+    assert "web page (HTML)" in str(load_error(b"<!DOCTYPE html><html><body>hi</body></html>", "page.png"))
+    assert "ZIP archive" in str(load_error(b"PK\x03\x04" + b"\x00" * 40, "faces.jpg"))
+    mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 32
+    assert "this is a video" in str(load_error(mp4, "clip.jpg"))
+
+
+def test_too_large_gives_the_size_in_plain_words_and_the_limit_in_the_detail(tmp_path, monkeypatch):
+    path = save(Image.new("RGB", (100, 50)), tmp_path / "big.png")
+    monkeypatch.setattr(intake, "MAX_PIXELS", 4_000)
+    with pytest.raises(ImageLoadError) as info:
+        load_image(path)
+    assert str(info.value) == f"{path}: image too large (100x50 px, limit 0 MP)"
+    assert "5000 px > MAX_PIXELS = 4000" in info.value.detail
+
+
+def test_sniff_format_reads_the_bytes_not_the_name(rng):
+    assert intake.sniff_format(encoded("WEBP", rng)) == "WebP"
+    assert intake.sniff_format(encoded("JPEG", rng), "x.png") == "JPEG"
+    assert intake.sniff_format(encoded("PNG", rng)) == "PNG"
+    assert intake.sniff_format(b"%PDF-1.7") == "PDF"
+    assert intake.sniff_format(b"\x00\x00\x00\x1cftypheic") == "HEIC"
+    assert intake.sniff_format(b"\x00\x00\x00\x1cftypavif") == "AVIF"
+    assert intake.sniff_format(b"<html>no svg here</html>") == "HTML"
+    assert intake.sniff_format(b"plain text mentioning <svg") is None  # not markup: not an SVG
+
+
+def test_detail_defaults_to_empty_and_str_is_the_plain_line():
+    exc = ImageLoadError("a.png: refused")
+    assert str(exc) == "a.png: refused" and exc.detail == ""
+    assert ImageLoadError("b.png: x", "line one\nline two").detail == "line one line two"
+
+
+def test_unreadable_path_is_one_plain_line(tmp_path, monkeypatch):
+    path = save(Image.new("RGB", (4, 4)), tmp_path / "locked.png")
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(path), "read_bytes", refuse)
+    with pytest.raises(ImageLoadError) as info:
+        load_image(path)
+    assert str(info.value) == f"{path}: cannot read the file"
+    assert "PermissionError" in info.value.detail and "Permission denied" in info.value.detail

@@ -279,3 +279,17 @@ def lime_like():
     from explain.base import Explanation
 
     return Explanation("shapley", "fake", 0.6, np.zeros((8, 8), np.float32))
+
+
+def test_compare_titles_never_overlap_another_panel(lime_expl, image):
+    """Six models in two rows: no panel's title sits on another panel's image (issue 14, item 7)."""
+    items = [(f"model_{i}", 0.7, "fake", lime_expl) for i in range(6)]
+    fig = render.lime_compare(items, image)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = [a for a in fig.axes if a.images]
+    assert len(panels) == 6
+    for a in panels:
+        title = a.title.get_window_extent(renderer)
+        assert not any(title.overlaps(b.get_window_extent(renderer)) for b in panels if b is not a)
+    plt.close(fig)

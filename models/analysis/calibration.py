@@ -3,7 +3,8 @@
 :func:`fit_platt` fits Platt scaling on the val split (applied by ``Detector.predict`` through
 :mod:`models.detectors.calibration`); :func:`reliability` gives reliability-diagram data, ECE and Brier;
 :func:`threshold_sweep`, :func:`rates_at` and :func:`threshold_for_recall` help choose a threshold and
-:func:`save_operating_point` stores it. :func:`calibrate_model` does it all for one installed model.
+:func:`save_operating_point` stores it (:func:`restore_operating_point` undoes that). :func:`calibrate_model`
+does it all for one installed model.
 :func:`fit_unsure` / :func:`fit_unsure_model` fit the "unsure" band (``Detector.unsure``) on val.
 The command line is ``python -m models.calibration`` (models/calibration.py).
 """
@@ -19,8 +20,14 @@ import numpy as np
 
 from models.data.files import list_files
 from models.data.intake import load_image
-from models.detectors.calibration import apply, check_threshold, invert, logit
-from models.detectors.registry import load_model, resolve_model_path, update_metadata
+from models.detectors.calibration import apply, check_operating_point, check_threshold, invert, logit
+from models.detectors.registry import (
+    load_model,
+    read_metadata,
+    resolve_model_path,
+    update_metadata,
+    write_json_atomic,
+)
 
 # --- the calibration map ---------------------------------------------------------------------------------
 
@@ -219,6 +226,32 @@ def save_operating_point(name_or_path, threshold: float, *, target_recall: float
           "split": split, "by": by, "saved": _now()}
     update_metadata(path, operating_point=op)
     return op
+
+
+def current_operating_point(name_or_path, *, assets_dir=None) -> dict | None:
+    """The operating point block stored in the model's JSON now (None when none is saved): what
+    :func:`restore_operating_point` puts back to undo a :func:`save_operating_point`."""
+    path = resolve_model_path(name_or_path, assets_dir).resolve()
+    op = read_metadata(path).get("operating_point")
+    return dict(op) if op else None
+
+
+def restore_operating_point(name_or_path, previous: dict | None, *, assets_dir=None) -> dict | None:
+    """Undo a save: write ``previous`` (from :func:`current_operating_point`) back as the operating point.
+
+    ``None`` removes the block, so the model goes back to the default threshold. Every other key is kept;
+    atomic like :func:`save_operating_point`. Returns what is stored now.
+    """
+    path = resolve_model_path(name_or_path, assets_dir).resolve()
+    if previous is None:
+        metadata = read_metadata(path)
+        if "operating_point" in metadata:
+            metadata.pop("operating_point")
+            write_json_atomic(path.with_suffix(".json"), metadata)
+        return None
+    check_operating_point(previous)
+    update_metadata(path, operating_point=dict(previous))
+    return dict(previous)
 
 
 # --- fitting a model -----------------------------------------------------------------------------------------

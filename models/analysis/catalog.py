@@ -1,4 +1,5 @@
-"""What the app lists: installed models with their measured metrics, and built-in sample images."""
+"""What the app lists: installed models with their measured metrics (in and out of distribution), and built-in
+sample images."""
 
 from __future__ import annotations
 
@@ -41,6 +42,69 @@ def model_rows(assets_dir: Path | None = None) -> list[dict]:
         })
         rows.append(row)
     return rows
+
+
+def heldout_auc(table: dict, architecture: str) -> dict | None:
+    """Mean held-out ROC AUC of the cross-source study's entry for ``architecture`` (a recipe), or None.
+
+    ``table`` is ``crosssource.json`` (:func:`models.analysis.zoo.load_crosssource`): entry name -> {"arch",
+    "epochs", "created", "rows": [{"source", "held_out": {"roc_auc"}, ...}]}. The entry named ``architecture``
+    wins; else the newest entry whose ``arch`` is ``architecture``. Held-out arms without an AUC are skipped.
+    Returns {"entry", "arch", "epochs", "mean_auc", "n_sources", "sources"}.
+    """
+    matches = [k for k, v in table.items() if k == architecture or v.get("arch") == architecture]
+    if not matches:
+        return None
+    entry = architecture if architecture in matches else max(matches, key=lambda k: table[k].get("created", ""))
+    res = table[entry]
+    arms = [(r["source"], r["held_out"]["roc_auc"]) for r in res.get("rows", [])
+            if r.get("held_out", {}).get("roc_auc") is not None]
+    if not arms:
+        return None
+    return {"entry": entry, "arch": res.get("arch", architecture), "epochs": res.get("epochs"),
+            "mean_auc": float(np.mean([auc for _, auc in arms])), "n_sources": len(arms),
+            "sources": [src for src, _ in arms], "aucs": dict(arms)}
+
+
+def score_note(g: dict | None) -> str:
+    """One line for result pages: what a P(fake) means for photos unlike the training data, with the held-out
+    AUCs of :func:`default_generalisation` (``g``; None: said without numbers)."""
+    head = "What a score means: P(fake) is trustworthy only for photos like the training data."
+    if not g:
+        return head + " For photos unlike it, treat a score as weak evidence."
+    arms = "; ".join(f"{src} {auc:.2f}" for src, auc in sorted(g["aucs"].items(), key=lambda kv: kv[1]))
+    return (f"{head} In the leave-one-source-out study of the default's recipe (entry `{g['entry']}`), fakes of "
+            f"a source held out of training scored ROC AUC {arms} (Models page, Cross-source tab): for photos "
+            "unlike the training data, treat a score as weak evidence.")
+
+
+def default_generalisation(assets_dir: Path | None = None) -> dict | None:
+    """The default model's test ROC AUC beside its recipe's mean held-out AUC (:func:`heldout_auc`), or None
+    when the default is not installed or the cross-source study has no entry for its architecture.
+    Returns {"model", "test_auc", **heldout_auc(...)}."""
+    from models.analysis.zoo import load_crosssource
+
+    assets_dir = Path(assets_dir or ASSETS_DIR)
+    name = default_model_name()
+    if name not in list_models(assets_dir):
+        return None
+    meta = read_metadata(model_file(assets_dir, name))
+    held = heldout_auc(load_crosssource(assets_dir), str(meta.get("architecture", name)))
+    if held is None:
+        return None
+    test_auc = meta.get("metrics", {}).get("test", {}).get("overall", {}).get("roc_auc")
+    return {"model": name, "test_auc": test_auc, **held}
+
+
+def generalisation_sentence(g: dict) -> str:
+    """One sentence: in-distribution test AUC, then the mean AUC on sources held out of training."""
+    seen = (f"The default, `{g['model']}`, reaches test ROC AUC {g['test_auc']:.3f} on the sources it was "
+            f"trained on; on" if g.get("test_auc") is not None else "On")
+    budget = f", {g['epochs']} epochs" if g.get("epochs") and g["arch"] != "spectrum" else ""
+    verdict = ": near chance" if g["mean_auc"] < 0.6 else ""
+    return (f"{seen} sources it never saw in training (leave-one-source-out, {g['n_sources']} sources; "
+            f"cross-source study entry `{g['entry']}`{budget}), its recipe averages ROC AUC "
+            f"{g['mean_auc']:.3f}{verdict}.")
 
 
 @dataclass(frozen=True)

@@ -321,31 +321,35 @@ def read_zip_member(source: str | os.PathLike | bytes, inner: str, *, name: str 
 
 # --- uploads (the Batch page): (name, bytes) pairs instead of paths ----------------------------------------------
 
-def upload_items(uploads: Iterable[tuple[str, bytes]], *, max_files: int | None = None,
+def upload_items(uploads: Iterable[tuple[str, bytes] | tuple[str, bytes, str]], *, max_files: int | None = None,
                  max_total_bytes: int | None = None) -> Iterator[Item]:
     """Items for uploaded files given as ``(name, data)`` pairs, in order: a ``.zip`` is expanded lazily with
     :func:`iter_zip` (the caps apply to each archive); any other archive is an error Item; anything else is
-    an input to decode."""
-    for name, data in uploads:
-        if is_archive_name(name) and name.lower().endswith(".zip"):
+    an input to decode. A triple ``(name, data, file_name)`` names the Items ``name`` (a display name made
+    unique, ``pack.zip (2)``) while the file's own ``file_name`` decides whether it is an archive."""
+    for name, data, *own in uploads:
+        kind = own[0] if own else name
+        if is_archive_name(kind) and kind.lower().endswith(".zip"):
             yield from iter_zip(data, name, max_files=max_files, max_total_bytes=max_total_bytes)
-        elif is_archive_name(name):
+        elif is_archive_name(kind):
             yield Item(name, error=f"{name}: only .zip archives are opened")
         else:
             yield Item(name, data=data)
 
 
-def read_upload(name: str, uploads: Mapping[str, bytes]) -> np.ndarray:
+def read_upload(name: str, uploads: Mapping[str, bytes], file_names: Mapping[str, str] | None = None) -> np.ndarray:
     """Decode an upload again by its display name: ``upload.jpg`` or ``archive.zip!inner/path.jpg``.
 
     ``uploads`` maps upload names to their bytes. Zip members are re-read with :func:`read_zip_member`'s
     guards. :class:`ImageLoadError` (one line) when the name is not among the uploads or is refused.
+    ``file_names`` maps a display name to the file's own name where they differ (``pack.zip (2)`` ->
+    ``pack.zip``, as in :func:`upload_items`): the own name decides whether the upload is a zip.
     """
     if name in uploads:
         return load_image(uploads[name], name=name)
     outer, sep, inner = name.partition("!")
     if not sep or outer not in uploads:
         raise ImageLoadError(f"{_printable(name)}: not among the uploaded files")
-    if not outer.lower().endswith(".zip"):
+    if not (file_names or {}).get(outer, outer).lower().endswith(".zip"):
         raise ImageLoadError(f"{_printable(name)}: only .zip archives are opened")
     return read_zip_member(uploads[outer], inner, name=_printable(name))

@@ -211,8 +211,42 @@ def chunk_size(crop: str) -> int:
     return 64 if crop == "none" else 8
 
 
-TABLE_COLUMNS = ("thumbnail", "path", "p_fake", "verdict", "unsure", "face", "crop", "error", "box_x", "box_y", "box_w",
-                 "box_h", "model")
+TABLE_COLUMNS = ("thumbnail", "path", "p_fake", "verdict", "unsure", "error", "box")
+
+
+def unique_names(names: Iterable[str]) -> list[str]:
+    """One display name per input, all different: the first of each name as it is, later ones numbered
+    ``photo.jpg (2)``, ``photo.jpg (3)``... (a number is skipped when another input already has that name).
+
+    For uploads that share a file name (the same name from two folders), so that rows, thumbnails, Explain
+    and the "already scored" check each refer to one upload.
+    """
+    names = list(names)
+    taken = set(names)
+    used: set[str] = set()
+    out = []
+    for name in names:
+        unique, k = name, 2
+        while unique in used:
+            unique, k = f"{name} ({k})", k + 1
+            if unique in taken:
+                unique = name  # another input's own name: try the next number
+        used.add(unique)
+        out.append(unique)
+    return out
+
+
+def box_text(row: Row) -> str:
+    """Where ``row``'s crop came from, short (one table cell): ``face 1: 64x64 at 12,30`` (size, then the top-left
+    corner, in EXIF-upright pixels), ``centre square: 128x128 at 0,16``, ``whole image: 128x96``; "" for an error
+    row."""
+    if row.error is not None or row.box is None:
+        return ""
+    x, y, w, h = row.box
+    if row.crop == "none":
+        return f"whole image: {w}x{h}"
+    where = f"face {row.face}" if row.crop == "face" else "centre square"
+    return f"{where}: {w}x{h} at {x},{y}"
 
 
 @dataclass
@@ -272,11 +306,12 @@ class BatchRun:
                 "Real": sum(r.verdict == "real" for r in ok), "Errors": len(self.rows) - len(ok)}
 
     def table(self) -> list[dict]:
-        """One dict per row with :data:`TABLE_COLUMNS`: the CSV columns as strings, ``p_fake`` a float (NaN for
-        errors), ``unsure`` "unsure (leans fake|real)" or "" and ``thumbnail`` the row's thumbnail."""
+        """One dict per row with :data:`TABLE_COLUMNS`: ``path``, ``verdict`` and ``error`` as in the CSV,
+        ``p_fake`` a float (NaN for errors), ``unsure`` "unsure (leans fake|real)" or "", ``box`` the crop's
+        kind, face number and box on one line (:func:`box_text`) and ``thumbnail`` the row's thumbnail."""
         out = []
         for row, thumb in zip(self.rows, self.thumbs):
-            d = {"thumbnail": thumb, **row.to_csv_dict()}
+            d = {"thumbnail": thumb, **row.to_csv_dict(), "box": box_text(row)}
             d["p_fake"] = float(d["p_fake"]) if d["p_fake"] else float("nan")
             d["unsure"] = unsure_label(row.verdict) if row.unsure and row.verdict else ""
             out.append({c: d[c] for c in TABLE_COLUMNS})
