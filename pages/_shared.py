@@ -206,11 +206,12 @@ def choose_face(image: np.ndarray, key: str, recipe: dict | None = None):
         return None, None, None, [], image
     for w in warnings:
         st.warning(w[0].upper() + w[1:] + ".")
-    shown = shown_photo(image, crops, kind)
     index = 0
     if len(crops) > 1:
-        index = st.selectbox(f"{len(crops)} faces found (numbered on the photo, largest first): which one?",
-                             list(range(len(crops))), format_func=lambda i: f"Face {i + 1}", key=f"{key}_face")
+        index = st.selectbox(f"{len(crops)} faces found (numbered on the photo, largest first; the chosen one "
+                             "in yellow): which one?", list(range(len(crops))),
+                             format_func=lambda i: f"Face {i + 1}", key=f"{key}_face")
+    shown = shown_photo(image, crops, kind, chosen=index if len(crops) > 1 else None)
     return crops[index][1], kind, index, crops, shown
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from models.analysis import explore
-from models.analysis.display import shorten
+from models.analysis.display import gallery_caption
 from models.data.files import data_root
 from pages._shared import ensure_navigation, open_in_explain, thumbnail_grid
 
@@ -101,7 +101,8 @@ with tab_images:
     first, last = explore.page_span(page, len(items))
     st.caption(f"{len(shown):,} images match; showing {len(items)} ({first}–{last}). Thumbnails are "
                f"{explore.THUMB_SIZE} px, made now.")
-    thumbnail_grid(items, caption=lambda r: f"{r['label']} · {shorten(r['source'])}",
+    # One fixed-length line per caption (the name cut in the middle); the full name is in the button's tooltip.
+    thumbnail_grid(items, caption=lambda r: f"{r['label']} · {gallery_caption(r['file'])[0]}",
                    key=lambda r: f"ds_explain_{r['file']}", on_click=request_explain, args=lambda r: (r,))
 
 with tab_mean:

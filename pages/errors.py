@@ -7,7 +7,7 @@ import streamlit as st
 
 from explain import aggregate
 from models.analysis import explore
-from models.analysis.display import shorten
+from models.analysis.display import gallery_caption
 from models.analysis.zoo import eval_file, eval_stamp, load_scores, model_stamp, model_threshold
 from models.data.files import data_root
 from pages._shared import (
@@ -182,7 +182,8 @@ def gallery(rows: list[dict], kind: str, order: str) -> None:
         return
     st.caption(f"{len(shown):,} {order}. Thumbnails are {explore.THUMB_SIZE} px, made now; **Explain** opens the "
                "image on the Explain page with this model.")
-    thumbnail_grid(items, caption=lambda r: f"P(fake) {r['p_fake']:.3f} · {shorten(r['source'])}",
+    # One fixed-length line per caption (P(fake), the name cut in the middle); the full name is in the tooltip.
+    thumbnail_grid(items, caption=lambda r: gallery_caption(r["file"], r["p_fake"])[0],
                    key=lambda r: f"errors_explain_{kind}_{r['file']}", on_click=request_explain,
                    args=lambda r: (r, name))
     with st.expander(f"All {len(shown):,} as a table"):

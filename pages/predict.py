@@ -12,7 +12,9 @@ from pages._shared import (
     compare_models,
     ensure_navigation,
     get_detector,
+    image_key,
     installed_models,
+    memo,
     model_select,
     pick_image,
     show_manipulation_map,
@@ -39,7 +41,8 @@ detector = get_detector(model_name)
 crop, kind, index, crops, shown = choose_face(image, "predict", recipe=detector.crop_recipe)
 if crop is None:
     st.stop()
-all_p = detector.predict([c for _, c in crops])
+all_p = memo(("predict", detector.name, tuple(image_key(c) for _, c in crops)),  # face switches: cache hits
+             lambda: detector.predict([c for _, c in crops]))
 p_fake = float(all_p[index])
 label = detector.verdict(p_fake)
 

@@ -257,10 +257,10 @@ def test_errors_page_shows_mistakes_and_opens_one_in_explain(app_url, browser, t
     expect(page.get_by_role("heading", name="By source")).to_be_visible(timeout=60_000)
     expect(page.locator('[data-testid="stMetric"]', has_text="False positives")).to_be_visible()
     expect(page.get_by_role("tab", name=re.compile(r"False negatives \(\d+\)"))).to_be_visible()
-    # the "What drives the mistakes" chart is an image too; the galleries' images carry a P(fake) caption
+    # the "What drives the mistakes" chart is an image too; the galleries' images carry a "P(fake) · name" caption
     expect(page.get_by_role("heading", name="What drives the mistakes")).to_be_visible(timeout=60_000)
     expect(page.get_by_text(re.compile(r"False positives \(n=\d+\) are driven mostly by"))).to_be_visible()
-    first = page.locator('[data-testid="stImage"]', has_text=re.compile(r"P\(fake\) \d\.\d{3}")).first
+    first = page.locator('[data-testid="stImage"]', has_text=re.compile(r"\d\.\d{3} · ")).first
     expect(first).to_be_visible(timeout=60_000)
     print(f"errors page: first gallery after {time.perf_counter() - t0:.1f} s")
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -32,6 +32,30 @@ def test_draw_faces_and_shown_photo():
     assert display.shown_photo(img, [(face, None)], "none") is img
 
 
+def test_chosen_face_is_drawn_differently():
+    img = np.zeros((300, 400, 3), np.uint8)
+    faces = [SimpleNamespace(box=(20, 150, 100, 100)), SimpleNamespace(box=(250, 150, 100, 100))]
+    boxed = display.draw_faces(img, faces, chosen=1)
+    other, picked = tuple(boxed[200, 20]), tuple(boxed[200, 250])  # each box's left edge, below its tag
+    assert other == display.FACE_COLOUR and picked == display.CHOSEN_COLOUR and other != picked
+    thin = (boxed[200, 20:40] == display.FACE_COLOUR).all(axis=1).sum()
+    thick = (boxed[200, 250:270] == display.CHOSEN_COLOUR).all(axis=1).sum()
+    assert thick > thin  # the chosen box is also thicker
+    np.testing.assert_array_equal(display.shown_photo(img, [(f, None) for f in faces], "face", chosen=1), boxed)
+
+
+def test_face_numbers_are_readable_at_a_glance():
+    side = 600
+    img = np.zeros((side, side, 3), np.uint8)
+    boxed = display.draw_faces(img, [SimpleNamespace(box=(100, 100, 300, 300))])
+    white = (boxed >= 250).all(axis=2)  # the number's glyph (white), nothing else is white
+    rows = np.flatnonzero(white.any(axis=1))
+    assert rows.size and rows.max() - rows.min() + 1 >= side / 15
+    small = display.draw_faces(np.zeros((60, 60, 3), np.uint8), [SimpleNamespace(box=(5, 5, 40, 40))])
+    rows = np.flatnonzero((small >= 250).all(axis=2).any(axis=1))
+    assert rows.max() - rows.min() + 1 >= 9  # at least the 14 px minimum font on a tiny photo
+
+
 def test_thumbnail_jpeg_and_data_url(tmp_path):
     path = tmp_path / "a.png"
     Image.fromarray(np.full((300, 200, 3), 128, np.uint8)).save(path)
@@ -65,3 +89,19 @@ def test_shorten():
     assert display.shorten("short") == "short"
     assert display.shorten("a_very_long_source_name", 8) == "a_very_…"
     assert len(display.shorten("x" * 40)) == 14
+
+
+def test_gallery_caption_has_one_length_and_keeps_both_ends():
+    long_name = "test/fake/ciplab_real_and_fake_face__easy_00123.jpg"
+    short, full = display.gallery_caption(long_name)
+    assert full == long_name  # the full name, for the tooltip
+    assert len(short) == 12 and "…" in short and "/" not in short
+    assert short.startswith("cipl") and short.endswith("123.jpg")  # both ends of the name and its extension
+    tiny, _ = display.gallery_caption("a.jpg")
+    assert len(tiny) == len(short) and tiny.startswith("a.jpg") and "…" not in tiny  # padded, not cut
+    odd, _ = display.gallery_caption("abcdefghijklmnopqrstuvwxyz.extension")  # an extension too long to keep
+    assert len(odd) == 12 and odd.startswith("abcde") and odd.endswith("nsion")
+    for width in (8, 12, 20):
+        lengths = {len(display.gallery_caption(n, 0.5, width=width)[0]) for n in (long_name, "a.jpg", "ab.png")}
+        assert lengths == {width + len("0.500 · ")}
+    assert display.gallery_caption(long_name, 0.97345)[0] == "0.973 · " + short

@@ -5,6 +5,7 @@
 * :func:`thumbnail_jpeg`: a small JPEG thumbnail of an image file (made at run time, never stored).
 * :class:`RowThumbnails`: the crop a batch row scored, as a small inline JPEG (a ``data:`` URL).
 * :func:`shorten`: a caption cut to one line.
+* :func:`gallery_caption`: a thumbnail caption of fixed length (a file name cut in the middle) and the full name.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import numpy as np
 from models.analysis.explore import THUMB_SIZE, jpeg_bytes, thumbnail
 from models.scoring.batch import Row, row_thumbnail
 
+FACE_COLOUR = (255, 40, 40)  # every found face's box
+CHOSEN_COLOUR = (255, 220, 0)  # the chosen face's box
+
 
 def enlarge(image: np.ndarray, target: int = 256) -> np.ndarray:
     """Nearest-neighbour upscale so the model's low-resolution input is visible pixel for pixel."""
@@ -25,27 +29,37 @@ def enlarge(image: np.ndarray, target: int = 256) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
-def draw_faces(image: np.ndarray, faces: Sequence) -> np.ndarray:
-    """The photo with every detected face (objects with a ``box`` (x, y, w, h)) boxed and numbered (1 = largest)."""
-    from PIL import Image, ImageDraw
+def draw_faces(image: np.ndarray, faces: Sequence, chosen: int | None = None) -> np.ndarray:
+    """The photo with every detected face (objects with a ``box`` (x, y, w, h)) boxed and numbered (1 = largest).
+
+    Digits are about 1/12 of the photo's shorter side tall (font at least 14 px), white on a dark tag with a white
+    outline, so they read on any photo. Face ``chosen`` (0-based) is drawn thicker and in yellow, the others red.
+    """
+    from PIL import Image, ImageDraw, ImageFont
 
     img = Image.fromarray(image)
     draw = ImageDraw.Draw(img)
     width = max(2, round(max(image.shape[:2]) / 300))
-    size = max(14, 6 * width)
-    for i, face in enumerate(faces, start=1):
-        x, y, w, h = face.box
-        draw.rectangle([x, y, x + w, y + h], outline=(255, 40, 40), width=width)
-        draw.rectangle([x, y, x + size, y + size + 2], fill=(255, 40, 40))  # numbered tag, inside the box
-        draw.text((x + size // 4, y), str(i), fill=(255, 255, 255), font_size=size)
+    font = ImageFont.load_default(size=max(14, round(min(image.shape[:2]) / 9)))  # digits ~1/12 of the side
+    for i, face in enumerate(faces):
+        x, y, w, h = (int(v) for v in face.box)
+        picked = i == chosen
+        colour = CHOSEN_COLOUR if picked else FACE_COLOUR
+        draw.rectangle([x, y, x + w, y + h], outline=colour, width=width * 2 if picked else width)
+        left, top, right, bottom = draw.textbbox((x, y), str(i + 1), font=font)
+        pad = max(2, (bottom - top) // 6)
+        draw.rectangle([left - pad, top - pad, right + pad, bottom + pad], fill=(20, 20, 20),
+                       outline=colour, width=max(1, pad // 2))  # numbered tag at the box's corner
+        draw.text((x, y), str(i + 1), fill=(255, 255, 255), font=font, stroke_width=max(1, pad // 3),
+                  stroke_fill=(0, 0, 0))
     return np.asarray(img)
 
 
-def shown_photo(image: np.ndarray, crops: Sequence[tuple], kind: str) -> np.ndarray:
+def shown_photo(image: np.ndarray, crops: Sequence[tuple], kind: str, chosen: int | None = None) -> np.ndarray:
     """The photo to show next to ``crops`` ((face or None, crop) pairs from models.scoring.stream.analyse):
-    boxed and numbered when faces were found (``kind`` "face"), else ``image`` as it is."""
+    boxed and numbered when faces were found (``kind`` "face"), face ``chosen`` highlighted; else ``image``."""
     faces = [f for f, _ in crops if f is not None]
-    return draw_faces(image, faces) if faces and kind == "face" else image
+    return draw_faces(image, faces, chosen) if faces and kind == "face" else image
 
 
 def thumbnail_jpeg(path: str | os.PathLike, size: int = THUMB_SIZE) -> bytes:
@@ -87,3 +101,24 @@ class RowThumbnails:
 def shorten(text: str, width: int = 14) -> str:
     """``text`` cut to ``width`` characters (with an ellipsis), so captions under thumbnails stay one line."""
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def gallery_caption(name: str, p_fake: float | None = None, width: int = 12) -> tuple[str, str]:
+    """A one-line thumbnail caption of fixed length, and the full name for its tooltip: ``(short, full)``.
+
+    The file name (its folders dropped) is cut in the middle with an ellipsis, keeping both ends and the
+    extension, or padded with no-break spaces, to exactly ``width`` characters; ``p_fake`` (when given)
+    goes first, as ``0.973 · <name>``, so every caption in a gallery has the same length and stays on one line.
+    """
+    full = os.path.basename(str(name)) or str(name)
+    stem, ext = os.path.splitext(full)
+    if len(full) <= width:
+        short = full + "\u00a0" * (width - len(full))
+    elif len(ext) + 3 > width:  # an extension too long to keep: cut the whole name
+        head = (width - 1) // 2
+        short = full[:head] + "…" + full[len(full) - (width - 1 - head):]
+    else:
+        room = width - 1 - len(ext)  # characters of the stem around the ellipsis
+        head = (room + 1) // 2
+        short = stem[:head] + "…" + stem[len(stem) - (room - head):] + ext
+    return (short if p_fake is None else f"{p_fake:.3f} · {short}"), str(name)
