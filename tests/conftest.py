@@ -168,3 +168,27 @@ def quadrant_detector():
     from models.detectors.base import KerasDetector
 
     return KerasDetector(build_quadrant_model(32), name="quadrant", metadata={"input_size": 32})
+
+
+# A face's five landmarks on a 64 px image, for tests that skip mtcnn (pipeline, Summary, Shapley).
+FACE_LANDMARKS = dict(box=(10.0, 8.0, 44.0, 50.0), left_eye=(22.0, 26.0), right_eye=(42.0, 26.0), nose=(32.0, 36.0),
+                      mouth_left=(24.0, 46.0), mouth_right=(40.0, 46.0))
+
+
+def stats_detector():
+    """A detector that is not a neural network (like the spectrum baseline): no Grad-CAM, no activations;
+    P(fake) from the top-left quadrant's brightness."""
+    from models.detectors.base import Detector
+
+    class StatsDetector(Detector):
+        supports_gradcam = False
+        supports_activations = False
+
+        def __init__(self):
+            self.name, self.input_size, self.metadata = "stats", 32, {}
+
+        def predict_raw(self, images, batch_size=256):
+            x = self.preprocess(images)
+            return (1 / (1 + np.exp(-20 * (x[:, :16, :16].mean(axis=(1, 2, 3)) - 0.6)))).astype(np.float32)
+
+    return StatsDetector()

@@ -125,16 +125,23 @@ def test_text_mode_prints_the_verdict(files, tmp_path, capsys):
         assert not any(line.strip().startswith("regions (") for line in lines)
 
 
-@pytest.mark.slow
-def test_a_real_face_gets_region_rankings_and_figures(files, tmp_path):
+@pytest.fixture
+def astronaut_face(tmp_path) -> Path:
+    """The astronaut's face (a real photo mtcnn finds) as a PNG file."""
     from skimage.data import astronaut
 
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut()[30:230, 130:330]).save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_a_real_face_gets_region_rankings_and_figures(files, tmp_path, astronaut_face):
     from explain.cli import format_summary
     from explain.regions import REGIONS
 
     _, model = files
-    image = tmp_path / "astronaut.png"
-    Image.fromarray(astronaut()[30:230, 130:330]).save(image)
+    image = astronaut_face
     rc, stdout, _ = run_main([image, "--model", model, "--method", "regions", "--json", "--no-deletion",
                               "--num-samples", 200, "--out", tmp_path / "out"])
     assert rc == 0
@@ -153,15 +160,12 @@ def test_a_real_face_gets_region_rankings_and_figures(files, tmp_path):
     assert "no face found" not in text
 
 
-def test_all_on_a_face_tells_the_summary_with_exact_shapley_values(files, tmp_path):
-    from skimage.data import astronaut
-
+def test_all_on_a_face_tells_the_summary_with_exact_shapley_values(files, tmp_path, astronaut_face):
     from explain.cli import format_summary
     from explain.regions import REGIONS
 
     _, model = files
-    image = tmp_path / "astronaut.png"
-    Image.fromarray(astronaut()[30:230, 130:330]).save(image)
+    image = astronaut_face
     rc, stdout, _ = run_main([image, "--model", model, "--method", "all", "--json", "--no-deletion",
                               "--num-samples", 200, "--out", tmp_path / "out"])
     assert rc == 0

@@ -7,32 +7,18 @@ import inspect
 
 import numpy as np
 import pytest
-from conftest import build_quadrant_model, quadrant_image, save_model
+from conftest import FACE_LANDMARKS, build_quadrant_model, quadrant_image, save_model, stats_detector
 
 from explain import gradcam, lime, pipeline, regions
 from explain.metrics import faithfulness
 from explain.params import DEFAULTS, LIME_FIELDS, Params
 from explain.regions import Landmarks
-from models.detectors.base import Detector
 from models.detectors.registry import load_model
 
 FAST = Params(num_samples=120, n_segments=30)
-LANDMARKS = Landmarks(box=(10.0, 8.0, 44.0, 50.0), left_eye=(22.0, 26.0), right_eye=(42.0, 26.0), nose=(32.0, 36.0),
-                      mouth_left=(24.0, 46.0), mouth_right=(40.0, 46.0))
+LANDMARKS = Landmarks(**FACE_LANDMARKS)
 
 
-class StatsDetector(Detector):
-    """Not a neural network (like the spectrum baseline): no Grad-CAM, no activations."""
-
-    supports_gradcam = False
-    supports_activations = False
-
-    def __init__(self):
-        self.name, self.input_size, self.metadata = "stats", 32, {}
-
-    def predict_raw(self, images, batch_size=256):
-        x = self.preprocess(images)
-        return (1 / (1 + np.exp(-20 * (x[:, :16, :16].mean(axis=(1, 2, 3)) - 0.6)))).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -83,18 +69,18 @@ def test_methods_subset_is_respected(detector, face):
 
 
 def test_not_applicable_methods_are_reported(face):
-    b = pipeline.run(StatsDetector(), quadrant_image(64), params=FAST)
+    b = pipeline.run(stats_detector(), quadrant_image(64), params=FAST)
     assert b.not_applicable == ["gradcam", "activations"]
     assert list(b.explanations) == ["shapley", "lime"] and set(b.deletion) == {"lime"} and set(b.regions) == {"lime"}
     assert b.notes["gradcam"].startswith("Grad-CAM needs") and "stats" in b.notes["activations"]
-    assert not pipeline.applies(StatsDetector(), "gradcam") and pipeline.applies(StatsDetector(), "lime")
-    b = pipeline.run(StatsDetector(), quadrant_image(64), methods=("lime",), params=FAST)
+    assert not pipeline.applies(stats_detector(), "gradcam") and pipeline.applies(stats_detector(), "lime")
+    b = pipeline.run(stats_detector(), quadrant_image(64), methods=("lime",), params=FAST)
     assert b.not_applicable == []  # only what was asked for
 
 
 def test_no_face_shapley_says_it_does_not_apply(monkeypatch):
     monkeypatch.setattr(regions, "detect_landmarks", lambda image: None)
-    b = pipeline.run(StatsDetector(), quadrant_image(64), methods=("shapley", "lime", "regions"), params=FAST)
+    b = pipeline.run(stats_detector(), quadrant_image(64), methods=("shapley", "lime", "regions"), params=FAST)
     assert b.face_found is False and "shapley" not in b.explanations and not b.regions
     assert b.not_applicable == ["shapley"] and "do not apply" in b.notes["shapley"]
     assert "lime" in b.explanations  # the pixel methods still run

@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import quadrant_image
+from conftest import FACE_LANDMARKS, quadrant_image, stats_detector
 
 from explain import pipeline, regions, render
 from explain.base import Explanation
@@ -16,27 +16,13 @@ from explain.params import Params
 from explain.pipeline import Bundle
 from explain.regions import REGIONS, RegionSummary
 from explain.summary import STABILITY_MIN, summarize
-from models.detectors.base import Detector
 
-LANDMARKS = regions.Landmarks(box=(10.0, 8.0, 44.0, 50.0), left_eye=(22.0, 26.0), right_eye=(42.0, 26.0),
-                              nose=(32.0, 36.0), mouth_left=(24.0, 46.0), mouth_right=(40.0, 46.0))
+LANDMARKS = regions.Landmarks(**FACE_LANDMARKS)
 # Shapley values for target "fake": they add up to full - base = 0.86 - 0.30 = 0.56
 VALUES = {"left_eye": 0.05, "right_eye": -0.02, "nose": 0.08, "mouth": 0.21, "rest_of_face": 0.14,
           "outside_face": 0.10}
 
 
-class StatsDetector(Detector):
-    """Not a neural network: P(fake) from the top-left quadrant's brightness (as in tests/test_pipeline.py)."""
-
-    supports_gradcam = False
-    supports_activations = False
-
-    def __init__(self):
-        self.name, self.input_size, self.metadata = "stats", 32, {}
-
-    def predict_raw(self, images, batch_size=256):
-        x = self.preprocess(images)
-        return (1 / (1 + np.exp(-20 * (x[:, :16, :16].mean(axis=(1, 2, 3)) - 0.6)))).astype(np.float32)
 
 
 def shapley(target="fake", values=VALUES, base=0.30, full=0.86) -> Explanation:
@@ -175,7 +161,7 @@ def test_summary_of_a_real_pipeline_run(monkeypatch):
     the Shapley values add up to P(fake), and the left eye (in the bright quadrant) is the top inner region."""
     monkeypatch.setattr(regions, "detect_landmarks", lambda image: LANDMARKS)
     params = Params(num_samples=150, n_segments=30)
-    b = pipeline.run(StatsDetector(), quadrant_image(64), methods=("shapley", "lime", "regions"), params=params)
+    b = pipeline.run(stats_detector(), quadrant_image(64), methods=("shapley", "lime", "regions"), params=params)
     s = summarize(b, sanity_failures={})
     assert s.waterfall[-1].end == pytest.approx(b.p_fake, abs=1e-4)
     assert s.row("shapley").top_inner == "left_eye" and s.row("shapley").trusted
@@ -186,6 +172,6 @@ def test_summary_of_a_real_pipeline_run(monkeypatch):
     assert labels[0] == "every region blurred" and labels[-1] == "this image"
     assert len(fig.axes[0].patches) == 2 + len(REGIONS)
     render.png(fig)
-    no_deletion = pipeline.run(StatsDetector(), quadrant_image(64), methods=("shapley", "lime", "regions"),
+    no_deletion = pipeline.run(stats_detector(), quadrant_image(64), methods=("shapley", "lime", "regions"),
                                params=dataclasses.replace(params, deletion=False))
     assert not summarize(no_deletion, sanity_failures={}).row("lime").trusted
