@@ -46,11 +46,15 @@ def draw_faces(image: np.ndarray, faces: Sequence, chosen: int | None = None) ->
         picked = i == chosen
         colour = CHOSEN_COLOUR if picked else FACE_COLOUR
         draw.rectangle([x, y, x + w, y + h], outline=colour, width=width * 2 if picked else width)
-        left, top, right, bottom = draw.textbbox((x, y), str(i + 1), font=font)
-        pad = max(2, (bottom - top) // 6)
+        _, t0, _, b0 = draw.textbbox((0, 0), str(i + 1), font=font)
+        pad = max(2, (b0 - t0) // 6)
+        tag = (b0 - t0) + 2 * pad
+        above, below = y - tag + pad - t0, y + h + pad - t0  # off the face: above the box, else below it
+        anchor = (x, above if above + t0 - pad >= 0 else below if y + h + tag <= image.shape[0] else y)
+        left, top, right, bottom = draw.textbbox(anchor, str(i + 1), font=font)
         draw.rectangle([left - pad, top - pad, right + pad, bottom + pad], fill=(20, 20, 20),
-                       outline=colour, width=max(1, pad // 2))  # numbered tag at the box's corner
-        draw.text((x, y), str(i + 1), fill=(255, 255, 255), font=font, stroke_width=max(1, pad // 3),
+                       outline=colour, width=max(1, pad // 2))  # numbered tag on the box's corner
+        draw.text(anchor, str(i + 1), fill=(255, 255, 255), font=font, stroke_width=max(1, pad // 3),
                   stroke_fill=(0, 0, 0))
     return np.asarray(img)
 
