@@ -10,13 +10,17 @@ export DEEPFAKE_DATA ?= $(SHARED_DATA)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test lint venv dev-venv debian-deps bench eval clean
+.PHONY: run test lint venv dev-venv debian-deps bench eval clean screenshots
 
 run: $(VENV)/.runtime
 	$(VENV)/bin/streamlit run streamlit_app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
 
 test: $(VENV)/.dev debian-deps
 	$(PY) -m pytest
+
+# docs/screenshot_*.png from the browser tests: built-in samples only (the demo pair, the astronaut), never the dataset.
+screenshots: $(VENV)/.dev debian-deps
+	env -u DEEPFAKE_DATA DEEPFAKE_SCREENSHOT_DIR=docs $(PY) -m pytest -q tests/test_browser.py -k "first_time or group or models_page"
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -70,11 +70,11 @@ def installed_models() -> list[str]:
     return names
 
 
-def model_select(names: list[str], key: str | None = None, label: str = "Model") -> str:
-    """A model picker that opens on the shipped default (``assets/models/DEFAULT``)."""
+def model_select(names: list[str], key: str | None = None, label: str = "Model", prefer: str | None = None) -> str:
+    """A model picker that opens on ``prefer`` when installed, else the shipped default (``assets/models/DEFAULT``)."""
     from models import default_model_name
 
-    default = default_model_name()
+    default = prefer if prefer in names else default_model_name()
     return st.selectbox(label, names, index=names.index(default) if default in names else 0, key=key)
 
 
@@ -86,11 +86,16 @@ def _cached_detector(name: str, stamp: tuple):
 def get_detector(name: str):
     """The installed model ``name``, loaded once per server; reloaded when its file or metadata JSON changes
     (a saved operating point or a new calibration takes effect at once)."""
+    return _cached_detector(name, _stamp(name))
+
+
+def _stamp(name: str) -> tuple:
+    """When model ``name``'s file and metadata JSON last changed: part of every cache key derived from it."""
     from models.detectors.registry import resolve_model_path
 
     path = resolve_model_path(name)
     meta = path.with_suffix(".json")
-    return _cached_detector(name, (path.stat().st_mtime, meta.stat().st_mtime if meta.is_file() else 0.0))
+    return path.stat().st_mtime, meta.stat().st_mtime if meta.is_file() else 0.0
 
 
 get_detector.clear = _cached_detector.clear
@@ -116,7 +121,8 @@ HANDOFF_KEY, HANDOFF_FRESH = "_handoff_image", "_handoff_fresh"
 
 
 def open_in_explain(name: str, *, path: str | None = None, pixels: np.ndarray | None = None, origin: str = "batch",
-                    truth: str | None = None, source: str | None = None, face: int | None = None) -> None:
+                    truth: str | None = None, source: str | None = None, face: int | None = None,
+                    edited: tuple[str, ...] = (), model: str | None = None) -> None:
     """Hand one image (a file path or decoded pixels) to the Explain page and switch to it.
 
     The Explain (and Predict) page's image picker then offers it as "From <origin>" and selects it.
@@ -125,8 +131,10 @@ def open_in_explain(name: str, *, path: str | None = None, pixels: np.ndarray | 
     if path is None and pixels is None:
         raise ValueError("open_in_explain needs a path or pixels")
     st.session_state[HANDOFF_KEY] = {"name": name, "path": path, "pixels": pixels, "origin": origin,
-                                     "truth": truth, "source": source}
+                                     "truth": truth, "source": source, "edited": tuple(edited)}
     st.session_state[HANDOFF_FRESH] = True
+    if model is not None:  # explain with the model the verdict came from
+        st.session_state["explain_model"] = model
     if face is not None:  # 1-based, largest first, as in the batch CSV: preselect that face
         st.session_state["explain_face"] = int(face) - 1
     else:
@@ -144,22 +152,34 @@ def show_image_error(exc: ImageLoadError) -> None:
             st.code(detail, language=None, wrap_lines=True)
 
 
-def pick_image(key: str = "img") -> tuple[np.ndarray | None, str | None, Sample | None]:
-    """Upload or sample picker. Returns (pixels, name, sample); shows a one-line error (:func:`show_image_error`)
-    on bad input."""
+DEMO_MODE = "Demo pair"
+DEMO_MODEL = "detector_v2"  # the model the demo is made for (trained on such blends); detector_v1 is shown beside
+
+
+def image_mode(key: str = "img", demo: bool = False) -> str:
+    """The "Image" radio: ``Demo pair`` (when ``demo``), ``Sample``, ``Upload``, and ``From <origin>`` while an
+    image handed over by :func:`open_in_explain` waits (selected the moment it arrives)."""
     handed = st.session_state.get(HANDOFF_KEY)
-    modes = ["Sample", "Upload"] + (["From " + handed["origin"]] if handed else [])
+    modes = ([DEMO_MODE] if demo else []) + ["Sample", "Upload"] + (["From " + handed["origin"]] if handed else [])
     if handed and st.session_state.pop(HANDOFF_FRESH, False):
         st.session_state[f"{key}_mode"] = modes[-1]  # just handed over: show it
-    mode = st.radio("Image", modes, horizontal=True, key=f"{key}_mode")
-    if handed and mode == modes[-1]:
+    return st.radio("Image", modes, horizontal=True, key=f"{key}_mode")
+
+
+def pick_image(key: str = "img", mode: str | None = None) -> tuple[np.ndarray | None, str | None, Sample | None]:
+    """Upload or sample picker (``mode`` from :func:`image_mode`, which is called here when not given). Returns
+    (pixels, name, sample); shows a one-line error (:func:`show_image_error`) on bad input."""
+    handed = st.session_state.get(HANDOFF_KEY)
+    mode = mode or image_mode(key)
+    if handed and mode == "From " + handed["origin"]:
         try:
             pixels = handed["pixels"] if handed["pixels"] is not None else load_image(handed["path"])
         except ImageLoadError as exc:
             show_image_error(exc)
             return None, None, None
         truth = handed.get("truth")
-        sample = Sample(handed["name"], handed.get("path"), truth=truth, source=handed.get("source")) if truth else None
+        sample = Sample(handed["name"], handed.get("path"), truth=truth, source=handed.get("source"),
+                        edited=handed.get("edited", ())) if truth else None
         return pixels, handed["name"], sample
     if mode == "Upload":
         # Any file is accepted: intake says in one plain line why one is not an image (a PDF, an SVG drawing...).
@@ -174,13 +194,77 @@ def pick_image(key: str = "img") -> tuple[np.ndarray | None, str | None, Sample 
             return None, None, None
     options = samples()
     sample = st.selectbox("Sample", options, format_func=lambda s: s.label, key=f"{key}_sample")
-    if len(options) == 1:
+    if all(o.builtin for o in options):
         st.caption("Set `DEEPFAKE_DATA` to a dataset folder to also pick images from its test split.")
     try:
         return sample_pixels(sample), sample.label, sample
     except ImageLoadError as exc:
         show_image_error(exc)
         return None, None, None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _demo_reading(name: str, which: str, stamp: tuple):
+    """A model's reading of one of the demo pair (built-in pixels: safe to share across sessions)."""
+    from models.analysis import demo
+
+    pair = demo.make_demo()
+    return demo.read(get_detector(name), pair.fake if which == "fake" else pair.real)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _demo_typicality(name: str, stamp: tuple) -> dict:
+    from models.analysis import demo
+
+    return demo.typicality(get_detector(name))
+
+
+def _demo_models(names: list[str], chosen: str) -> list[str]:
+    return list(dict.fromkeys(n for n in (chosen, DEMO_MODEL, "detector_v1") if n in names))
+
+
+def _demo_table(readings: list) -> None:
+    import pandas as pd
+
+    st.dataframe(pd.DataFrame([{"model": r.model, "P(fake)": r.p_fake, "verdict": r.label} for r in readings]),
+                 hide_index=True, width="stretch",
+                 column_config={"P(fake)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0,
+                                                                           format="%.3f")})
+
+
+def demo_pair(key: str, names: list[str], chosen: str) -> tuple[np.ndarray, str, Sample]:
+    """The demo: the real astronaut beside a fake made from her at run time (issue 9's blend), each read by the
+    chosen model, detector_v2 and detector_v1. Returns the one the user looks closer at, as :func:`pick_image`."""
+    from models.analysis import demo
+    from models.analysis.catalog import ASTRONAUT, DEMO_FAKE
+
+    pair = demo.make_demo()
+    st.info(f"**Demo.** Left, a real photo (scikit-image's astronaut). Right, a fake made from it just now: "
+            f"{pair.edited} was cut out, changed a little in colour, sharpness and position, and blended back "
+            f"(outlined in yellow). Does the model see it? `{DEMO_MODEL}` was trained on blends made this way "
+            "(from other faces), so this is a demonstration, not a test; `detector_v1` never saw one.")
+    models = _demo_models(names, chosen)
+    cols = st.columns(2)
+    for col, which, title in ((cols[0], "real", "Real: the astronaut"),
+                              (cols[1], "fake", f"Fake: {pair.edited} re-blended (edge of the edit in yellow)")):
+        with col:
+            pixels = pair.real if which == "real" else demo.outline(pair.fake, pair.mask)
+            st.image(demo.face_zoom(pixels), caption=f"{title}; the face, cut from the 512 px photo", width=300)
+            with st.spinner("Reading the demo pair…"):
+                _demo_table([_demo_reading(n, which, _stamp(n)) for n in models])
+    st.caption("\"unsure\": the spread of P(fake) over 6 views of the crop (flip, 2 px shifts) is over the model's "
+               "δ, or P(fake) is within its ε of the threshold (δ and ε fitted on the validation split). An unsure "
+               "result is not a verdict; the side it leans to is shown in brackets.")
+    with st.expander("How typical is this demo?"):
+        st.caption("The same recipe with 16 other random draws (seeds 0-15): how many of those fakes each model "
+                   "calls fake.")
+        if st.toggle("Score 16 more demo fakes per model", key=f"{key}_typical"):
+            with st.spinner("Scoring 16 demo fakes per model…"):
+                rows = [{"model": n, **_demo_typicality(n, _stamp(n))} for n in models]
+            st.dataframe(rows, hide_index=True)
+    look = st.radio("Look closer at", ["the demo fake", "the astronaut"], horizontal=True, key=f"{key}_demo_pick")
+    sample = DEMO_FAKE if look == "the demo fake" else ASTRONAUT
+    return sample_pixels(sample), sample.label, sample
 
 
 def choose_face(image: np.ndarray, key: str, recipe: dict | None = None):

@@ -7,7 +7,7 @@ import streamlit as st
 
 from explain import aggregate
 from models.analysis import catalog
-from models.analysis.display import RowThumbnails
+from models.analysis.display import RowThumbnails, batch_display_rows
 from models.analysis.plots import histogram_figure
 from models.data.intake import ImageLoadError
 from models.scoring.archive import read_upload, upload_items
@@ -117,19 +117,19 @@ st.caption(catalog.score_note(catalog.default_generalisation()))
 # Full width, the columns that matter first (crop, file, P(fake), verdict, error) in widths that fit 1400 px;
 # where the crop came from in one "box" column; the model is the caption above (and a CSV column).
 event = st.dataframe(
-    pd.DataFrame(state.table()), hide_index=True, key="batch_table", on_select="rerun",
+    pd.DataFrame(batch_display_rows(state.table())), hide_index=True, key="batch_table", on_select="rerun",
     selection_mode="single-row", row_height=56,
     column_config={
         "thumbnail": st.column_config.ImageColumn("crop", width=64, help="The crop scored"),
-        "path": st.column_config.TextColumn("file", width=160),
+        "path": st.column_config.TextColumn("file", width=140),
         "p_fake": st.column_config.ProgressColumn("P(fake)", min_value=0.0, max_value=1.0, format="%.3f",
                                                   width=110),
         "verdict": st.column_config.TextColumn("verdict", width=60),
         "unsure": st.column_config.TextColumn("unsure", width=120,
                                               help="P(fake) varies a lot over flipped and slightly shifted views of the crop, "
                                               "or lies very close to the threshold"),
-        "error": st.column_config.TextColumn("error", width=215, help="Why the file was not scored"),
-        "box": st.column_config.TextColumn("box", width=150, help="The crop scored: which face, its width x height "
+        "error": st.column_config.TextColumn("error", width=245, help="Why the file was not scored (click a cell to read it all)"),
+        "box": st.column_config.TextColumn("box", width=135, help="The crop scored: which face, its width x height "
                                            "and top-left corner in the image (EXIF-upright pixels)"),
     })
 st.caption("Click a column header to sort; select a row to explain it.")

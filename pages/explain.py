@@ -22,6 +22,7 @@ from explain.params import PRESET_LABELS
 from explain.pipeline import DEFAULTS, Params
 from explain.regions import REGION_NAMES
 from explain.summary import METHOD_NAMES, summarize
+from models.analysis.demo import edited_words
 from models.analysis.display import enlarge
 from models.data.preprocess import model_view
 from pages._shared import (
@@ -169,7 +170,9 @@ with top[2]:
     st.progress(p_fake, text=f"P(fake) = {p_fake:.3f} (threshold {detector.threshold:.2f})")
     st.caption(f"Explaining the evidence for **{resolved}**. A verdict is a signal, not proof.")
     if sample is not None and sample.truth:
-        st.caption(f"Ground truth: **{sample.truth}** ({sample.source}).")
+        st.caption(f"Ground truth: **{sample.truth}** ({sample.source})."
+                   + (f" Edited here: {edited_words(sample.edited)}: do the regions below point at it?"
+                      if sample.edited else ""))
     report_slot = st.container()  # filled at the end, once every figure of the page exists
 
 layers_cam, cam_layer = [], None

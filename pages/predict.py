@@ -4,18 +4,24 @@ import pandas as pd
 import streamlit as st
 
 from explain.pipeline import DEFAULTS
+from models.analysis.demo import edited_words
 from models.analysis.display import enlarge
 from models.data.preprocess import model_view
 from models.detectors.labels import unsure_label
 from pages._shared import (
+    DEMO_MODE,
+    DEMO_MODEL,
     choose_face,
     compare_models,
+    demo_pair,
     ensure_navigation,
     get_detector,
     image_key,
+    image_mode,
     installed_models,
     memo,
     model_select,
+    open_in_explain,
     pick_image,
     show_manipulation_map,
     show_verdict,
@@ -24,16 +30,24 @@ from pages._shared import (
 
 ensure_navigation()
 
+EXPLAIN_KEY = "_predict_explain"
+if EXPLAIN_KEY in st.session_state:  # "Explain this face" was clicked (callbacks cannot switch pages themselves)
+    open_in_explain(**st.session_state.pop(EXPLAIN_KEY))
+
 st.title("Predict")
 
 names = installed_models()
+mode = image_mode("predict", demo=True)
 with st.sidebar:
-    model_name = model_select(names)
+    model_name = model_select(names, prefer=DEMO_MODEL if mode == DEMO_MODE else None)
     compare = st.toggle("Compare all models", value=False)
     compare_lime = st.toggle("…with LIME masks side by side", value=False, disabled=not compare,
                              help=f"LIME ({DEFAULTS.num_samples} samples, about 2 s per model) for every model on this face.")
 
-image, name, sample = pick_image("predict")
+if mode == DEMO_MODE:
+    image, name, sample = demo_pair("predict", names, model_name)
+else:
+    image, name, sample = pick_image("predict", mode)
 if image is None:
     st.stop()
 
@@ -64,10 +78,18 @@ with right:
     st.progress(p_fake, text=f"P(fake) = {p_fake:.3f} (threshold {detector.threshold:.2f})")
     if sample is not None and sample.truth:
         right_or_wrong = "correct" if sample.truth == label else "wrong"
-        st.caption(f"Ground truth: **{sample.truth}** ({sample.source}); this verdict is {right_or_wrong}.")
+        st.caption(f"Ground truth: **{sample.truth}** ({sample.source}); this verdict is {right_or_wrong}."
+                   + (f" Edited here: {edited_words(sample.edited)}." if sample.edited else ""))
     auc = detector.metadata.get("metrics", {}).get("test", {}).get("overall", {}).get("roc_auc")
     if auc is not None:
         st.caption(f"{detector.name}: test ROC AUC {auc:.3f}. A verdict is a signal, not proof.")
+
+st.button("Explain this face", type="primary", key="predict_to_explain", on_click=st.session_state.__setitem__,
+          args=(EXPLAIN_KEY, {"name": name, "pixels": image, "origin": "Predict",
+                              "face": index + 1 if kind == "face" else None,
+                              "truth": sample.truth if sample else None, "source": sample.source if sample else None,
+                              "edited": sample.edited if sample else (), "model": model_name}),
+          help="Open this image in Explain with this face selected: which regions drive the verdict.")
 
 st.subheader("Manipulation map")
 show_manipulation_map(detector, crop)

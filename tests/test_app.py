@@ -26,6 +26,16 @@ def predict_page() -> AppTest:
     return at
 
 
+def sample_page(prefix: str = "Astronaut") -> AppTest:
+    """Predict in Sample mode on the built-in sample whose label starts with ``prefix``."""
+    at = predict_page()
+    at.radio[0].set_value("Sample").run()
+    box = at.selectbox(key="predict_sample")
+    box.select_index([i for i, o in enumerate(box.options) if o.startswith(prefix)][0]).run()
+    assert not at.exception, at.exception
+    return at
+
+
 def png_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
@@ -60,10 +70,60 @@ def test_home_lists_installed_models_with_metrics():
     assert f"{g['mean_auc']:.3f}" in sentence[0] and f"{g['test_auc']:.3f}" in sentence[0]
 
 
-def test_predict_sample_shows_verdict_and_gauge():
+def test_predict_opens_on_the_demo_pair_read_by_detector_v2_with_detector_v1_beside():
+    """Issue 14: the first screen is the astronaut beside a fake made from her at run time; detector_v2 (the
+    model the demo is made for, labelled so) calls the fake fake; v1's reading sits beside it."""
+    from models import load_model
+    from models.analysis import demo
+
     at = predict_page()
-    assert at.radio[0].value == "Sample"
-    assert at.selectbox(key="predict_sample").value.label.startswith("Astronaut")
+    assert at.radio[0].value == "Demo pair"
+    assert at.sidebar.selectbox[0].value == "detector_v2"
+    assert any("demonstration, not a test" in i.value and "the mouth" in i.value for i in at.info)
+    tables = [d.value for d in at.dataframe if list(d.value.columns) == ["model", "P(fake)", "verdict"]]
+    assert len(tables) == 2  # the real photo, then the fake
+    pair = demo.make_demo()
+    for table, pixels in zip(tables, (pair.real, pair.fake)):
+        assert list(table["model"]) == ["detector_v2", "detector_v1"]
+        for _, row in table.iterrows():
+            expected = demo.read(load_model(row["model"]), pixels)
+            assert row["P(fake)"] == pytest.approx(expected.p_fake, abs=1e-5)
+            assert row["verdict"] == expected.label
+    fake_v2 = tables[1].iloc[0]
+    assert fake_v2["verdict"] == "fake"  # confidently: not "unsure (leans fake)"
+    assert any("unsure" in c.value and "not a verdict" in c.value for c in at.caption)
+    # below the pair: the closer look opens on the demo fake, with its edit named
+    assert at.radio(key="predict_demo_pick").value == "the demo fake"
+    assert verdict_text(at).startswith("### Verdict: :red-background[FAKE]")
+    assert any("Edited here: the mouth" in c.value for c in at.caption)
+    at.radio(key="predict_demo_pick").set_value("the astronaut").run()
+    assert not at.exception, at.exception
+    assert any("Ground truth: **real**" in c.value for c in at.caption)
+
+
+def test_predict_demo_typicality_counts_each_models_catches():
+    at = predict_page()
+    at.toggle(key="predict_typical").set_value(True).run()
+    assert not at.exception, at.exception
+    table = [d.value for d in at.dataframe if "caught" in d.value.columns][0]
+    assert list(table["model"]) == ["detector_v2", "detector_v1"]
+    assert (table["fake"] + table["unsure"] + table["real"] == table["n"]).all()
+    assert table["n"].iloc[0] == 16
+
+
+def test_predict_explain_button_hands_the_image_and_its_edit_to_explain():
+    at = predict_page()
+    at.button(key="predict_to_explain").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Explain"
+    assert at.radio(key="explain_mode").value == "From Predict"
+    assert at.selectbox(key="explain_model").value == "detector_v2"  # the model the verdict came from
+    assert any("Edited here: the mouth" in c.value for c in at.caption)
+
+
+def test_predict_sample_shows_verdict_and_gauge():
+    at = sample_page()
+    assert at.sidebar.selectbox[0].value == "detector_v1"  # outside the demo: the shipped default
     text = verdict_text(at)
     assert ("FAKE" in text) != ("REAL" in text)
     p = float(at.metric[0].value.rstrip("%")) / 100
@@ -120,10 +180,10 @@ def test_predict_compare_all_models_matches_single_predictions():
     from models.analysis.catalog import ASTRONAUT, load_sample
     from models.scoring.stream import analyse
 
-    at = predict_page()
+    at = sample_page()
     at.sidebar.toggle[0].set_value(True).run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = [d.value for d in at.dataframe if "threshold" in d.value.columns][0]
     assert list(table["model"]) == list_models()
     crop = analyse(load_sample(ASTRONAUT), "auto")[0][0][1]  # the astronaut's face, cropped as the data was
     for _, row in table.iterrows():
@@ -138,7 +198,7 @@ def test_predict_shows_unsure_beside_the_verdict_and_the_map_line(monkeypatch):
     from models import default_model_name
     from models.detectors.base import Detector
 
-    at = predict_page()
+    at = sample_page()
     assert any(f"does not apply to {default_model_name()} (it has no map head)" in c.value for c in at.caption)
     assert any("Spread of P(fake) over 6 views" in c.value for c in at.caption)
     monkeypatch.setattr(Detector, "unsure", lambda self, p, s: np.ones(np.shape(p), dtype=bool))
@@ -165,7 +225,7 @@ def test_predict_compare_with_lime_masks_side_by_side():
 @pytest.mark.integration
 def test_predict_dataset_sample_shows_ground_truth(shared_data, monkeypatch):
     monkeypatch.setenv("DEEPFAKE_DATA", str(shared_data))
-    at = predict_page()
+    at = sample_page()
     box = at.selectbox(key="predict_sample")
     fakes = [s for s in box.options if s.startswith("test/fake")]
     assert fakes, "dataset test images should be offered as samples"

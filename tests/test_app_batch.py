@@ -141,9 +141,14 @@ def test_batch_same_named_uploads_stay_separate_and_any_file_gets_a_reason():
     expected = det.predict([one, two])
     assert list(table["p_fake"][:2]) == pytest.approx([float(p) for p in expected], abs=1e-5)
     assert table["thumbnail"][0] and table["thumbnail"][1] and table["thumbnail"][0] != table["thumbnail"][1]
-    for name in ("doc.pdf", "pic.svg"):
-        error = table.set_index("path").loc[name, "error"]
-        assert error.startswith(f"{name}: ") and "\n" not in error
+    from models.analysis.display import NO_CROP
+
+    for name in ("doc.pdf", "pic.svg"):  # the reason alone (the file column is beside it), no "None" crop
+        row = table.set_index("path").loc[name]
+        assert row["error"] and not row["error"].startswith(name) and "\n" not in row["error"]
+        assert row["thumbnail"] == NO_CROP
+        full = [r.error for r in at.session_state["batch_state"].rows if r.path == name][0]
+        assert full == f"{name}: {row['error']}"  # the CSV keeps the file name in its error
     assert {m.label: m.value for m in at.metric}["Files"] == "4"
     csv_data = [b for b in at.get("download_button") if b.proto.label == "Download CSV"]
     assert csv_data

@@ -139,3 +139,13 @@ def test_cache_dir_honours_the_environment(monkeypatch, tmp_path):
     assert L.cache_dir(tmp_path / "x") == tmp_path / "x"
     monkeypatch.delenv("DEEPFAKE_CACHE")
     assert L.cache_dir().name == "deepfake-lens"
+
+
+@pytest.mark.parametrize("parts", [("mouth",), ("left_eye", "nose")])
+def test_forced_parts_are_the_only_ones_blended(parts):
+    fake, mask, info = B.self_blend(face(1), LM, np.random.default_rng(0), kind="parts", parts=parts)
+    assert info["parts"] == list(parts)
+    others = [p for p in L.INNER if p not in parts]
+    core = mask > 0.99
+    assert (core & L.part_mask((128, 128), LM, parts)).any()
+    assert not (core & L.part_mask((128, 128), LM, others)).any()

@@ -161,8 +161,7 @@ def test_group_photo_shows_numbered_faces(app_url, browser, tmp_path):
     expect(page.locator('[data-testid="stImage"] img').nth(1)).to_be_visible(timeout=60_000)  # boxed photo + crop
     page.wait_for_timeout(1500)
     assert page.locator('[data-testid="stException"]').count() == 0
-    shot = os.environ.get("DEEPFAKE_SCREENSHOT_GROUP")
-    page.screenshot(path=shot or str(tmp_path / "group.png"), full_page=True)
+    _shot(page, "group", tmp_path)
     page.close()
 
 
@@ -182,8 +181,7 @@ def test_models_page_compares_models(app_url, browser, tmp_path):
     expect(page.get_by_text(re.compile("Leave-one-source-out"))).to_be_visible(timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     page.get_by_role("tab", name="Per source").click()
-    shot = os.environ.get("DEEPFAKE_SCREENSHOT_MODELS")
-    page.screenshot(path=shot or str(tmp_path / "models.png"), full_page=True)
+    _shot(page, "models", tmp_path)
     page.close()
 
 
@@ -335,4 +333,71 @@ def test_batch_page_cancel_keeps_rows_scored_so_far(app_url, browser, tmp_path):
     assert 0 < done < 40
     expect(page.get_by_role("button", name="Download CSV").first).to_be_visible()
     assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
+
+
+def _no_exception(page, where: str) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, f"{where}: {boxes.first.inner_text()[:500]}"
+
+
+def _shot(page, name: str, tmp_path) -> None:
+    """A full-page screenshot; also into $DEEPFAKE_SCREENSHOT_DIR (docs/ screenshots: built-in samples only)."""
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+    folder = os.environ.get("DEEPFAKE_SCREENSHOT_DIR")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"screenshot_{name}.png"), full_page=True)
+
+
+def test_first_time_path_home_demo_explain_batch_models(app_url, browser, tmp_path):
+    """Issue 14: what a new user does first, through the menu, failing on any exception box: Home -> Predict (the
+    demo pair; detector_v2 calls the demo fake fake) -> Explain that face -> Batch with two same-named files of
+    different content (kept apart) -> Models."""
+    from PIL import Image
+    from playwright.sync_api import expect
+    from skimage import data
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url, wait_until="domcontentloaded")
+    expect(page.get_by_text("Installed models")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text(re.compile("never saw in training"))).to_be_visible(timeout=60_000)
+    _no_exception(page, "Home")
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Predict").click()
+    expect(page.get_by_text(re.compile("demonstration, not a test"))).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("radio", name="Demo pair")).to_be_checked()
+    verdict = page.locator("h3", has_text="Verdict:")
+    expect(verdict).to_contain_text("FAKE", timeout=120_000)
+    expect(page.get_by_text(re.compile("Edited here: the mouth"))).to_be_visible()
+    page.wait_for_timeout(1500)
+    _no_exception(page, "Predict")
+    _shot(page, "predict", tmp_path)
+    page.get_by_role("button", name="Explain this face").click()
+    page.wait_for_url(re.compile(r"/explain$"), timeout=60_000)
+    expect(page.get_by_role("radio", name="From Predict")).to_be_checked(timeout=60_000)
+    expect(page.get_by_text("Explained", exact=True)).to_be_visible(timeout=240_000)
+    expect(page.get_by_text(re.compile("Edited here: the mouth")).first).to_be_visible()
+    _no_exception(page, "Explain")
+    _shot(page, "explain", tmp_path)
+    # Batch: the same file name from two folders, different pixels: two rows, the second "photo.jpg (2)"
+    face = data.astronaut()[0:256, 128:384]
+    for folder, pixels in (("one", face), ("two", face[:, ::-1])):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(pixels).save(tmp_path / folder / "photo.jpg", quality=92)
+    (tmp_path / "two" / "notes.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Batch").click()
+    expect(page.get_by_text("Upload face images")).to_be_visible(timeout=120_000)
+    page.locator('input[type="file"]').set_input_files(
+        [str(tmp_path / "one" / "photo.jpg"), str(tmp_path / "two" / "photo.jpg"), str(tmp_path / "two" / "notes.pdf")])
+    page.get_by_role("button", name=re.compile(r"Score 3 uploads")).click()
+    expect(page.get_by_role("button", name="Download CSV").first).to_be_visible(timeout=180_000)
+    page.wait_for_timeout(1500)
+    metrics = page.locator('[data-testid="stMetric"]')
+    expect(metrics.filter(has_text="Files")).to_contain_text("3")
+    expect(metrics.filter(has_text="Errors")).to_contain_text("1")
+    _no_exception(page, "Batch")
+    _shot(page, "batch", tmp_path)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Models").click()
+    expect(page.get_by_role("heading", name="Summary")).to_be_visible(timeout=180_000)
+    page.wait_for_timeout(1500)
+    _no_exception(page, "Models")
     page.close()

@@ -105,3 +105,17 @@ def test_gallery_caption_has_one_length_and_keeps_both_ends():
         lengths = {len(display.gallery_caption(n, 0.5, width=width)[0]) for n in (long_name, "a.jpg", "ab.png")}
         assert lengths == {width + len("0.500 · ")}
     assert display.gallery_caption(long_name, 0.97345)[0] == "0.973 · " + short
+
+
+def test_batch_display_rows_drop_the_repeated_file_name_and_the_none_crop():
+    from models.analysis.display import NO_CROP, batch_display_rows
+
+    table = [{"thumbnail": None, "path": "doc.pdf", "error": "doc.pdf: this is a PDF document, not an image"},
+             {"thumbnail": None, "path": "photo.jpg (2)", "error": "photo.jpg: the file is empty (0 bytes)"},
+             {"thumbnail": "data:image/jpeg;base64,xx", "path": "a.png", "error": ""},
+             {"thumbnail": None, "path": "b.png", "error": "b.png was cut short: the rest is missing"}]
+    out = batch_display_rows(table)
+    assert [r["error"] for r in out] == ["this is a PDF document, not an image", "the file is empty (0 bytes)", "",
+                                         "b.png was cut short: the rest is missing"]
+    assert [r["thumbnail"] for r in out] == [NO_CROP, NO_CROP, "data:image/jpeg;base64,xx", NO_CROP]
+    assert table[0]["error"].startswith("doc.pdf: ")  # the rows given are not changed

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.analysis.demo import DEMO_PARTS, astronaut, make_demo
 from models.data.files import CLASSES, DataError, list_files
 from models.detectors.registry import ASSETS_DIR, default_model_name, list_models, model_file, read_metadata
 
@@ -113,17 +114,23 @@ class Sample:
     path: str | None  # a file, or None for a built-in array
     truth: str | None = None  # "real" / "fake" when known
     source: str | None = None
+    builtin: str | None = None  # "astronaut" / "demo_fake": made here, no file
+    edited: tuple[str, ...] = ()  # the regions known to be edited (the demo fake)
 
 
-ASTRONAUT = Sample("Astronaut (scikit-image, real photo)", None, truth="real", source="scikit-image")
+ASTRONAUT = Sample("Astronaut (scikit-image, real photo)", None, truth="real", source="scikit-image",
+                   builtin="astronaut")
+DEMO_FAKE = Sample(f"Demo fake: the astronaut, {' and '.join(p.replace('_', ' ') for p in DEMO_PARTS)} re-blended "
+                   "(made here)", None, truth="fake", source="demo blend, made at run time", builtin="demo_fake",
+                   edited=DEMO_PARTS)
 
 
 def load_sample(sample: Sample) -> np.ndarray:
-    """The RGB uint8 pixels of a sample."""
+    """The RGB uint8 pixels of a sample (a writable copy for the built-in ones)."""
+    if sample.builtin == "demo_fake":
+        return np.array(make_demo().fake)
     if sample.path is None:
-        from skimage import data
-
-        return np.ascontiguousarray(data.astronaut())
+        return astronaut()
     from models.data.intake import load_image
 
     return load_image(sample.path)
@@ -149,7 +156,7 @@ def dataset_samples(root: str | os.PathLike | None, per_source: int = 2, split: 
 
 
 def builtin_samples(root=None) -> list[Sample]:
-    return [ASTRONAUT, *dataset_samples(root)]
+    return [DEMO_FAKE, ASTRONAUT, *dataset_samples(root)]
 
 
 def _fmt(v) -> str:

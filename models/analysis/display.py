@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -126,3 +127,37 @@ def gallery_caption(name: str, p_fake: float | None = None, width: int = 12) -> 
         head = (room + 1) // 2
         short = stem[:head] + "…" + stem[len(stem) - (room - head):] + ext
     return (short if p_fake is None else f"{p_fake:.3f} · {short}"), str(name)
+
+
+def _no_crop(size: int = 48) -> str:
+    """A light grey square with a thin cross, as a ``data:`` URL: the crop cell of a row where nothing was cropped
+    (an empty cell would read "None")."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGB", (size, size), (242, 242, 242))
+    draw = ImageDraw.Draw(im)
+    m = size // 3
+    draw.line((m, m, size - m, size - m), fill=(170, 170, 170), width=2)
+    draw.line((m, size - m, size - m, m), fill=(170, 170, 170), width=2)
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg_bytes(np.asarray(im))).decode()
+
+
+NO_CROP = _no_crop()
+
+
+def batch_display_rows(table: list[dict]) -> list[dict]:
+    """Batch table rows as the page shows them: an error without the file name it repeats (the file column is
+    beside it: ``"a.pdf: this is a PDF…"`` -> ``"this is a PDF…"``), and an empty crop cell where nothing was
+    cropped."""
+    out = []
+    for row in table:
+        row = dict(row)
+        error, path = row.get("error") or "", str(row.get("path") or "")
+        for name in {path, re.sub(r" \(\d+\)$", "", path)} - {""}:  # "photo.jpg (2)" was read as "photo.jpg"
+            if error.startswith(name + ": "):
+                row["error"] = error[len(name) + 2:]
+                break
+        if row.get("thumbnail") is None and "thumbnail" in row:
+            row["thumbnail"] = NO_CROP
+        out.append(row)
+    return out

@@ -138,12 +138,13 @@ def _match_colour(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> n
 
 def self_blend(real: np.ndarray, lm: Landmarks, rng: np.random.Generator, *, donor: np.ndarray | None = None,
                donor_lm: Landmarks | None = None, config: BlendConfig = BlendConfig(),
-               kind: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+               kind: str | None = None, parts: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """A pseudo-fake made from ``real`` (HxWx3 uint8) and its landmarks.
 
     Returns ``(fake, mask, info)``: the blended image (uint8, same size), the soft blending mask (HxW float32 in
     [0, 1], > 0 exactly where pixels may differ from ``real``) and what was drawn (``kind``, ``parts``).
-    ``kind`` forces one of :data:`KINDS`; ``other`` needs ``donor`` and ``donor_lm``.
+    ``kind`` forces one of :data:`KINDS`; ``other`` needs ``donor`` and ``donor_lm``. ``parts`` forces which
+    inner parts a ``parts`` or ``other`` blend replaces (any of left_eye, right_eye, nose, mouth).
     """
     real = np.ascontiguousarray(real)
     has_donor = donor is not None and donor_lm is not None
@@ -151,11 +152,11 @@ def self_blend(real: np.ndarray, lm: Landmarks, rng: np.random.Generator, *, don
     if kind not in KINDS or (kind == "other" and not has_donor):
         raise ValueError(f"blend kind must be one of {', '.join(KINDS)} ('other' needs a donor), not {kind!r}")
     shape = real.shape[:2]
-    parts: tuple[str, ...] = ()
     if kind == "inner":
+        parts = ()
         binary = inner_face_mask(shape, lm)
     else:
-        parts = pick_parts(rng)
+        parts = tuple(parts) if parts else pick_parts(rng)
         binary = part_mask(shape, lm, parts)
     if not binary.any():  # degenerate landmarks: fall back to the inner face
         kind, parts, binary = "inner", (), inner_face_mask(shape, lm)
