@@ -20,7 +20,7 @@ test: $(VENV)/.dev debian-deps
 
 # docs/screenshot_*.png from the browser tests: built-in samples only (the demo pair, the astronaut), never the dataset.
 screenshots: $(VENV)/.dev debian-deps
-	env -u DEEPFAKE_DATA DEEPFAKE_SCREENSHOT_DIR=docs $(PY) -m pytest -q tests/test_browser.py -k "first_time or group or models_page"
+	env -u DEEPFAKE_DATA DEEPFAKE_SCREENSHOT_DIR=docs $(PY) -m pytest -q tests/test_browser.py -k "first_time or group or models_page or video_page_scores"
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

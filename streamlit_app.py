@@ -13,6 +13,7 @@ pages = [
     st.Page("pages/predict.py", title="Predict", icon=":material/image_search:", url_path="predict"),
     st.Page("pages/explain.py", title="Explain", icon=":material/psychology:", url_path="explain"),
     st.Page("pages/batch.py", title="Batch", icon=":material/photo_library:", url_path="batch"),
+    st.Page("pages/video.py", title="Video", icon=":material/movie:", url_path="video"),
     st.Page("pages/models.py", title="Models", icon=":material/leaderboard:", url_path="models"),
     st.Page("pages/dataset.py", title="Dataset", icon=":material/dataset:", url_path="dataset"),
     st.Page("pages/errors.py", title="Error analysis", icon=":material/report:", url_path="errors"),

@@ -9,6 +9,11 @@ A file that cannot be read gets a one-line error and the others go on. --json ro
 "faces") carry ``unsure`` and ``spread`` (models.detectors.base: "unsure", defined once). ``--csv OUT`` writes one row per
 face instead (``-``: standard output), streaming, with a progress bar. Exit status 0 when every file
 succeeded, 2 when any failed (or an archive was over a cap: the rows before it are kept).
+
+Videos (mp4, mov, m4v, webm, mkv, avi, told by content; also inside folders and zips) are scored by models.video:
+``--frames N`` sampled evenly (default 32) or ``--fps F``; faces linked into tracks; one line (or JSON object with
+``kind: "video"`` and ``tracks``) per clip, and in the CSV one row per (track, sampled frame), path
+``clip.mp4#t=12.400``, ``face`` = the track number.
 """
 
 from __future__ import annotations
@@ -40,9 +45,16 @@ def parse_args(argv=None):
     p.add_argument("--crop", default="auto", choices=CROP_MODES,
                    help="auto: find faces, centre square if none (default); face: require a face; "
                         "none: the images are already face crops (no detection)")
+    p.add_argument("--frames", type=int, default=32, metavar="N",
+                   help="videos: frames sampled evenly per clip (default 32)")
+    p.add_argument("--fps", type=float, default=None, metavar="F",
+                   help="videos: sample F frames per second instead of --frames")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (it is shown on stderr with --csv, or when stderr is a terminal)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.frames < 1 or (args.fps is not None and not args.fps > 0):
+        p.error("--frames must be >= 1 and --fps > 0")
+    return args
 
 
 def main(argv=None) -> int:
@@ -87,19 +99,23 @@ def main(argv=None) -> int:
 
     items = iter_inputs(args.images)
     opts = {"crop": args.crop, "batch_size": args.batch_size, "workers": args.workers, "progress": progress,
-            "on_note": note}
+            "on_note": note, "frames": args.frames, "fps": args.fps,
+            "video_progress": (lambda _f, text: bar.set_postfix_str(text)) if show_bar else None}
     try:
         if args.csv is not None:
             return _write_csv(detector, items, args, opts, say, bar.close)
-        from models.scoring.stream import score_sources
+        from models.video.inputs import score_inputs
+        from models.video.score import VideoResult
 
         failed = 0
         try:
-            for score in score_sources(detector, items, **opts):
+            for score in score_inputs(detector, items, **opts):
                 failed += score.error is not None
                 for warning in score.warnings:
                     say(f"warning: {score.path}: {warning}")
-                if args.json:
+                if isinstance(score, VideoResult):
+                    _print_video(score, detector, args.json, out, say)
+                elif args.json:
                     row = score.to_dict()
                     row["model"] = detector.name
                     out(json.dumps(row))
@@ -121,9 +137,27 @@ def main(argv=None) -> int:
         bar.close()
 
 
+def _print_video(result, detector, as_json: bool, out, say) -> None:
+    """One clip: its JSON object, or a line for the clip (verdict, highest track P(fake)) and one per track."""
+    if as_json:
+        row = result.to_dict()
+        row["model"] = detector.name
+        out(json.dumps(row))
+    elif result.error:
+        say(f"error: {result.error}")
+    else:
+        p = "" if result.p_fake is None else f"{result.p_fake:.4f}"
+        out(f"{result.path}\t{result.verdict}\t{p}")
+        for t in result.tracks:
+            label = f"unsure (leans {t.verdict})" if t.unsure else t.verdict
+            out(f"{result.path}[track {t.track}]\t{label}\t{t.p_fake:.4f}\t"
+                f"spread {t.spread:.4f} over {len(t.frames)} frames, {t.frames[0].time_s:.1f}-{t.frames[-1].time_s:.1f} s")
+
+
 def _write_csv(detector, items, args, opts, say, close_bar) -> int:
     from models.scoring.archive import ArchiveLimitError
-    from models.scoring.batch import Summary, score_items, write_csv
+    from models.scoring.batch import Summary, write_csv
+    from models.video.inputs import score_rows
 
     def reported(rows):
         for row in rows:
@@ -143,7 +177,7 @@ def _write_csv(detector, items, args, opts, say, close_bar) -> int:
             yield row
 
     try:
-        write_csv(keep(reported(score_items(detector, items, **opts))), target, summary=summary)
+        write_csv(keep(reported(score_rows(detector, items, **opts))), target, summary=summary)
     except ArchiveLimitError as exc:
         say(f"error: {exc} (stopped; {summary.images:,} images written to {where} are kept)")
         return 2
@@ -164,9 +198,10 @@ def _write_report(detector, rows, args, say) -> None:
     from pathlib import Path
 
     from explain.report.batch import batch_report
-    from models.scoring.archive import read_named
     from models.scoring.batch import crop_loader
+    from models.video.inputs import read_named  # images, and video rows' frames (clip.mp4#t=12.400)
 
+    rows = [r for r in rows if r.error is not None or r.p_fake is not None]  # not a clip's "no face" row
     load = crop_loader(rows, read_named, size=128, recipe=detector.crop_recipe)
 
     html = batch_report([r.to_csv_dict() for r in rows], load, model=detector, top_n=args.top,

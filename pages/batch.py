@@ -9,9 +9,12 @@ from explain import aggregate
 from models.analysis import catalog
 from models.analysis.display import RowThumbnails, batch_display_rows
 from models.analysis.plots import histogram_figure
+from models.analysis.video import face_number
 from models.data.intake import ImageLoadError
-from models.scoring.archive import read_upload, upload_items
+from models.scoring.archive import upload_items
 from models.scoring.batch import CSV_COLUMNS, BatchRun, Row, crop_loader, unique_names, write_csv
+from models.video.inputs import read_upload, score_rows
+from models.video.score import split_fragment
 from pages._shared import (
     ensure_navigation,
     get_detector,
@@ -22,8 +25,9 @@ from pages._shared import (
 
 ensure_navigation()
 st.title("Batch")
-st.caption("Score a folder's worth of face photos at once: upload many images, or zip archives of them. Every face "
-           "found gets a row; bad files get a one-line error and the rest of the batch goes on.")
+st.caption("Score a folder's worth of face photos at once: upload many images, video clips, or zip archives of them. "
+           "Every face found gets a row (a clip: one per face track and sampled frame, its path `clip.mp4#t=1.250`); "
+           "bad files get a one-line error and the rest of the batch goes on.")
 
 PAGE_MAX_FILES = 5_000  # image files per archive on this page
 PAGE_MAX_BYTES = 1024**3  # uncompressed bytes per archive on this page
@@ -36,8 +40,10 @@ with st.sidebar:
                     help="auto: every face found, cropped as the training data was (centre square if none); "
                          "face: images without a face are errors; none: the images already are face crops.")
 
-uploads = st.file_uploader("Images or .zip archives", accept_multiple_files=True, key="batch_upload",
-                           help="Any file is accepted; one that is not an image gets a one-line reason in its row.")
+uploads = st.file_uploader("Images, videos or .zip archives", accept_multiple_files=True, key="batch_upload",
+                           help="Any file is accepted; one that is neither an image nor a video gets a one-line "
+                                "reason in its row. Clips: 32 frames sampled evenly (the Video page shows one "
+                                "clip in depth).")
 st.caption(f"Archives: up to {PAGE_MAX_FILES:,} images and {PAGE_MAX_BYTES / 1024**3:.0f} GiB uncompressed each; "
            "nested archives and unsafe names (absolute, `..`) are refused; nothing is extracted to disk.")
 if not uploads:
@@ -68,9 +74,12 @@ def stop():
 
 OPEN = "batch_open"
 if OPEN in st.session_state:  # set by an "Explain" click (callbacks cannot switch pages themselves)
-    path, face = st.session_state.pop(OPEN)
+    path, face, box = st.session_state.pop(OPEN)
     try:
-        open_in_explain(path, pixels=pixels_of(path), origin="batch", face=face)
+        pixels = pixels_of(path)
+        if split_fragment(path)[1] is not None:  # a clip's frame: its track number is not the face's number
+            face = face_number(pixels, box) if box else None
+        open_in_explain(path, pixels=pixels, origin="batch", face=face, model=model_name)
     except (ImageLoadError, KeyError, OSError) as exc:
         st.error(f"Cannot open {path}: {exc}")
 
@@ -88,7 +97,7 @@ if state is not None and state.status == "running":
     bar = st.progress(0.0, text="Scoring…")
     items = upload_items(((name, files[name], own_names[name]) for name in shown), max_files=PAGE_MAX_FILES,
                          max_total_bytes=PAGE_MAX_BYTES)
-    state.score(detector, items, crop=crop, thumbnail=RowThumbnails(pixels_of),
+    state.score(detector, items, crop=crop, thumbnail=RowThumbnails(pixels_of), scorer=score_rows,
                 progress=lambda: bar.progress(*state.progress(n_files)))
     bar.empty()
     st.rerun()  # redraw the buttons above (Score enabled again, Cancel gone)
@@ -153,7 +162,8 @@ if selected:
         st.error(row.error)
     else:
         st.button(f"Explain {label}", key="batch_explain", type="primary",
-                  on_click=lambda path=row.path, face=row.face: st.session_state.update({OPEN: (path, face)}))
+                  on_click=lambda path=row.path, face=row.face, box=row.box: st.session_state.update(
+                      {OPEN: (path, face, box)}))
 
 SHAPLEY = "batch_shapley_state"
 

@@ -42,7 +42,8 @@ else:
 st.subheader("How to use it")
 st.markdown(
     """
-1. Open **Predict**, pick a built-in sample or upload a photo (several faces are numbered; pick one).
+1. Open **Predict**: it opens on a demo pair (a real photo and a fake made from it on the spot, its edited region
+   known). Then pick a built-in sample or upload a photo (several faces are numbered; pick one).
 2. Read the verdict and P(fake). The page also shows the exact low-resolution input the model saw.
 3. Switch on **Compare all models** in the sidebar to see every installed detector's score side by side,
    optionally with their LIME masks.
@@ -51,9 +52,11 @@ st.markdown(
    explanation is faithful to the model, and every model side by side. Export it all as one HTML report.
 5. **Batch** scores many images or zip archives at once: a sortable table with thumbnails, a P(fake) histogram,
    the CSV, an HTML report of the most suspicious faces, and any row opens in Explain.
-6. **Models** compares the detectors on the test split (per source, per kind of fake, ROC, confusion, training
+6. **Video** scores every face of a clip over time: a timeline of P(fake) per person, the most suspicious
+   frames (each one click from Explain), the CSV and an HTML report. Clips go through Batch and the CLI too.
+7. **Models** compares the detectors on the test split (per source, per kind of fake, ROC, confusion, training
    curves, cross-source generalisation) and sets each model's operating point (threshold) and calibration.
-7. With `DEEPFAKE_DATA` set, **Dataset** shows class balance, an image grid and the mean real and fake faces,
+8. With `DEEPFAKE_DATA` set, **Dataset** shows class balance, an image grid and the mean real and fake faces,
    and **Error analysis** shows a model's most confident mistakes, each one click from Explain.
 
 P(fake) is calibrated on the validation split, and each model calls a face fake at its own saved threshold.
@@ -66,7 +69,8 @@ st.subheader("Limits")
 st.markdown(
     """
 - The detectors were trained on 128 px face crops of three kinds of fake: StyleGAN faces, LFW face swaps
-  and photoshopped eye/nose/mouth edits. They have not seen diffusion-model faces, video, or heavy filters.
+  and photoshopped eye/nose/mouth edits (detector_v2 also diffusion faces and self-blends). They have never
+  seen video: a clip is scored one sampled frame at a time, so its verdict is a screening hint.
 - Faces are found with mtcnn and cropped as the training data was; with no face the centre square is scored
   (and the page says so). Verdicts near 0.5 can flip when the crop moves by a pixel or two: treat them as unsure.
 - The default, `detector_v1`, catches most face swaps and GAN faces but misses about half of the photoshopped

@@ -160,7 +160,7 @@ def test_batch_same_named_uploads_stay_separate_and_any_file_gets_a_reason():
 
 def test_batch_row_opens_in_explain():
     at = batch_page([("a.png", png(crops(1)[0]), "image/png")])
-    at.session_state["batch_open"] = ("a.png", None)
+    at.session_state["batch_open"] = ("a.png", None, None)
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Explain"
@@ -176,7 +176,7 @@ def test_batch_face_row_opens_that_face_in_explain():
     at = batch_page([("group.png", png(group), "image/png")], crop="auto")
     table = results(at)
     assert [b.split(":")[0] for b in table["box"]] == ["face 1", "face 2"]
-    at.session_state["batch_open"] = ("group.png", 2)
+    at.session_state["batch_open"] = ("group.png", 2, None)
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Explain"
@@ -211,3 +211,24 @@ def test_batch_region_shapley_toggle_aggregates_by_verdict_and_keeps_results():
     at.run()
     assert not at.exception
     assert at.session_state["batch_shapley_state"]["rows"]["face.png"].phi["mouth"] == 0.777
+
+
+def test_batch_scores_a_clip_beside_a_photo_and_opens_a_frame_in_explain(tmp_path):
+    """Issue 15: a clip in Batch gets one row per (track, sampled frame), path ``clip.mp4#t=…``, its box as
+    "track N: …"; opening a frame in Explain preselects the tracked face by its number in that frame."""
+    from models.video.synth import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", seconds=1.0, fps=8.0, size=(256, 256)).read_bytes()
+    at = batch_page([("face.png", png(crops(1)[0]), "image/png"), ("clip.mp4", clip, "video/mp4")], crop="auto")
+    table = results(at)
+    video = table[table["path"].str.startswith("clip.mp4#t=")]
+    assert len(video) == 8 and video["box"].str.startswith("track 1: ").all()
+    assert video["p_fake"].between(0, 1).all() and (video["verdict"] != "").all()
+    assert {m.label: m.value for m in at.metric}["Files"] == "2"
+    rows = [r for r in at.session_state["batch_state"].rows if r.path.startswith("clip.mp4#t=")]
+    at.session_state["batch_open"] = (rows[3].path, rows[3].face, rows[3].box)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Explain" and at.radio(key="explain_mode").value == "From batch"
+    assert at.session_state["explain_face"] == 0
+    assert at.session_state["_handoff_image"]["pixels"].shape == (256, 256, 3)

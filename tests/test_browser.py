@@ -401,3 +401,42 @@ def test_first_time_path_home_demo_explain_batch_models(app_url, browser, tmp_pa
     page.wait_for_timeout(1500)
     _no_exception(page, "Models")
     page.close()
+
+
+def test_video_page_scores_a_sample_clip_and_explains_a_frame(app_url, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{app_url}/video", wait_until="domcontentloaded")
+    page.get_by_text("Sample: fake clip").click()
+    expect(page.locator("h3", has_text="Clip:")).to_contain_text("FAKE", timeout=180_000)
+    expect(page.get_by_text("P(fake) over time")).to_be_visible()
+    expect(page.get_by_role("button", name="Download CSV")).to_be_visible()
+    page.wait_for_timeout(1500)
+    _no_exception(page, "Video")
+    _shot(page, "video", tmp_path)
+    page.get_by_role("button", name="Explain").first.click()
+    page.wait_for_url(re.compile(r"/explain$"), timeout=60_000)
+    expect(page.get_by_role("radio", name="From Video")).to_be_checked(timeout=60_000)
+    expect(page.locator("h3", has_text="Verdict:")).to_contain_text(re.compile("FAKE|REAL"), timeout=120_000)
+    _no_exception(page, "Explain from Video")
+    page.close()
+
+
+def test_video_page_cancel_keeps_the_frames_scored_so_far(app_url, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    from models.video.synth import make_clip
+
+    clip = make_clip(tmp_path / "long.mp4", seconds=16.0, fps=12.0, size=(320, 320))
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{app_url}/video", wait_until="domcontentloaded")
+    page.get_by_text("Upload", exact=True).click()
+    page.get_by_text("Frames sampled").wait_for(timeout=60_000)
+    page.locator('input[type="file"]').set_input_files(str(clip))
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(1500)
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_text(re.compile(r"cancelled after \d+ of 32 frames"))).to_be_visible(timeout=60_000)
+    _no_exception(page, "Video cancel")
+    page.close()

@@ -161,11 +161,11 @@ def _explained(top: list[dict], load, detector, params: Params, progress: Progre
             report_progress(progress, (i + 0.8 * fraction) / len(top), f"{i + 1} of {len(top)}: {message}")
 
         bundle = pipeline.run(detector, crop, methods=("lime", "gradcam"), params=params, progress=step)
-        items.append(head + _explained_crop(crop, bundle, detector) + "</div>")
+        items.append(head + explained_crop(crop, bundle, detector) + "</div>")
     return items
 
 
-def _explained_crop(crop: np.ndarray, bundle: pipeline.Bundle, detector) -> str:
+def explained_crop(crop: np.ndarray, bundle: pipeline.Bundle, detector) -> str:
     e = bundle.explanations["lime"]
     parts = [img(crop, "crop", f"{crop.shape[1]}x{crop.shape[0]} px", "pixel"),
              img(render.lime_panels(e, crop), "LIME panels")]

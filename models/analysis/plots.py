@@ -111,3 +111,30 @@ def histogram_figure(values, threshold: float | None = None, unit: str = "crops"
     ax.set_title(f"P(fake) of {len(values)} scored {unit}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def timeline_figure(tracks: dict[int, tuple[list[float], list[float]]], threshold: float, epsilon: float = 0.0,
+                    duration_s: float | None = None, marks: list[tuple[float, float]] | None = None):
+    """P(fake) over time, one line per face track (``tracks``: number -> (times in s, P(fake) per sampled frame)),
+    with the verdict threshold and the "unsure" band (threshold ± ``epsilon``) shaded. ``marks``: (time, P) points
+    to ring (the frames shown below the chart)."""
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    end = duration_s or max((max(t) for t, _ in tracks.values() if t), default=1.0)
+    if epsilon > 0:
+        ax.axhspan(max(0.0, threshold - epsilon), min(1.0, threshold + epsilon), color="#f0a202", alpha=0.18, lw=0,
+                   label=f"unsure band ±{epsilon:g}")
+    ax.axhline(threshold, color="C3", lw=1.2, ls="--", label=f"threshold {threshold:.2f}")
+    for number, (times, ps) in sorted(tracks.items()):
+        ax.plot(times, ps, marker="o", ms=4, lw=1.6, label=f"track {number}")
+    for t, p in marks or []:
+        ax.plot([t], [p], marker="o", ms=11, mfc="none", mec="black", mew=1.2)
+    ax.set_xlim(0, max(end, 1e-3))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("P(fake)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    if not tracks:
+        ax.text(0.5, 0.5, "no face track", transform=ax.transAxes, ha="center", va="center", color="0.4")
+    fig.tight_layout()
+    return fig

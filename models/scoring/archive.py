@@ -31,6 +31,9 @@ from models.data.intake import MAX_FILE_BYTES, ImageLoadError, load_image
 MAX_FILES = 10_000  # image members per archive
 MAX_TOTAL_BYTES = 2 * 1024**3  # uncompressed bytes read per archive (2 GiB)
 IMAGE_EXTENSIONS = frozenset(_DATA_EXTENSIONS | {".tif", ".tiff"})  # what models.intake decodes
+# Clips listed in folders and zips (models.video decides by content; = models.video.decode.VIDEO_EXTENSIONS)
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"})
+MAX_VIDEO_BYTES = 200 * 1024 * 1024  # a clip's own size cap (= models.video.decode.Limits.max_bytes)
 ARCHIVE_EXTENSIONS = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar")
 _READ_CHUNK = 1 << 20
 
@@ -58,6 +61,20 @@ class Item:
 
 def is_image_name(name: str) -> bool:
     return PurePosixPath(name.replace("\\", "/")).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_video_name(name: str) -> bool:
+    return PurePosixPath(name.replace("\\", "/")).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def is_input_name(name: str) -> bool:
+    """An image or a clip by its extension: what folders and zips yield to score."""
+    return is_image_name(name) or is_video_name(name)
+
+
+def member_cap(name: str) -> int:
+    """The largest file of this name that is read: :data:`MAX_VIDEO_BYTES` for a clip, else MAX_FILE_BYTES."""
+    return MAX_VIDEO_BYTES if is_video_name(name) else MAX_FILE_BYTES
 
 
 def is_archive_name(name: str) -> bool:
@@ -143,14 +160,14 @@ def iter_zip(source, name: str, *, max_files: int | None = None,
                 notes.append(f"{name}!{inner}: symbolic link ignored")
             elif is_archive_name(info.filename):
                 notes.append(f"{name}!{inner}: nested archive ignored (archives inside archives are not opened)")
-            elif not is_image_name(info.filename):
+            elif not is_input_name(info.filename):
                 skipped += 1
             else:
                 plan.append((info, None))
         if len(plan) > max_files:
             raise ArchiveLimitError(f"{name}: too many files ({len(plan):,} images, limit {max_files:,}); "
                                     "split the archive")
-        declared = sum(info.file_size for info, why in plan if why is None and info.file_size <= MAX_FILE_BYTES)
+        declared = sum(info.file_size for info, why in plan if why is None and info.file_size <= member_cap(info.filename))
         if declared > max_total_bytes:
             raise ArchiveLimitError(f"{name}: too large uncompressed ({_gib(declared)}, limit {_gib(max_total_bytes)}); "
                                     "possibly a zip bomb")
@@ -162,11 +179,12 @@ def iter_zip(source, name: str, *, max_files: int | None = None,
             if why is not None:
                 yield Item(display, error=why)
                 continue
-            if info.file_size > MAX_FILE_BYTES:
+            cap = member_cap(info.filename)
+            if info.file_size > cap:
                 yield Item(display, error=f"{display}: file too large ({info.file_size / 1e6:.0f} MB)")
                 continue
             budget = max_total_bytes - total
-            limit = min(MAX_FILE_BYTES, budget)
+            limit = min(cap, budget)
             try:
                 data, more = _bounded_read(zf, info, limit)
             except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError, ValueError,
@@ -180,7 +198,7 @@ def iter_zip(source, name: str, *, max_files: int | None = None,
                 if limit == budget:
                     raise ArchiveLimitError(f"{name}: too large uncompressed (more than {_gib(max_total_bytes)} read, "
                                             f"at {display}); possibly a zip bomb")
-                yield Item(display, error=f"{display}: file too large (over {MAX_FILE_BYTES / 1e6:.0f} MB)")
+                yield Item(display, error=f"{display}: file too large (over {cap / 1e6:.0f} MB)")
                 continue
             yield Item(display, data=data)
         if skipped:
@@ -195,7 +213,7 @@ def _walk_images(folder: Path) -> tuple[list[Path], int]:
         for fname in sorted(filenames):
             if fname.startswith("."):
                 continue
-            if is_image_name(fname):
+            if is_input_name(fname):
                 found.append(Path(dirpath) / fname)
             else:
                 skipped += 1
@@ -208,7 +226,7 @@ def _iter_folder(folder: Path, name: str, recursive: bool) -> Iterator[Item]:
         files, skipped = _walk_images(folder)
     else:
         entries = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-        files = [p for p in entries if is_image_name(p.name)]
+        files = [p for p in entries if is_input_name(p.name)]
         skipped = len(entries) - len(files)
     base = name.rstrip("/\\") or name
     for path in files:
@@ -251,11 +269,11 @@ def count_inputs(paths: Iterable[str | os.PathLike], *, recursive: bool = True) 
         try:
             if path.is_dir():
                 n += len(_walk_images(path)[0]) if recursive else sum(
-                    1 for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and is_image_name(p.name))
+                    1 for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and is_input_name(p.name))
             elif path.is_file() and path.suffix.lower() == ".zip":
                 with zipfile.ZipFile(path) as zf:
                     n += sum(1 for i in zf.infolist() if not i.is_dir() and (
-                        unsafe_member_name(i.filename) or (is_image_name(i.filename) and not _is_junk(i.filename)
+                        unsafe_member_name(i.filename) or (is_input_name(i.filename) and not _is_junk(i.filename)
                                                            and not _is_symlink(i))))
             else:
                 n += 1
@@ -291,6 +309,16 @@ def read_zip_member(source: str | os.PathLike | bytes, inner: str, *, name: str 
     is an :class:`ImageLoadError` with a one-line message naming ``name`` (default ``zip!inner``).
     """
     display = name if name is not None else f"zip!{_printable(inner)}"
+    return load_image(read_zip_bytes(source, inner, name=display), name=display)
+
+
+def read_zip_bytes(source: str | os.PathLike | bytes, inner: str, *, name: str | None = None,
+                   max_bytes: int | None = None) -> bytes:
+    """The bytes of the member ``inner`` of a zip, with :func:`read_zip_member`'s guards and refusals (each an
+    :class:`ImageLoadError`, one line) and a cap of ``max_bytes`` (None: ``MAX_FILE_BYTES``; a clip's:
+    :data:`MAX_VIDEO_BYTES`)."""
+    max_bytes = MAX_FILE_BYTES if max_bytes is None else int(max_bytes)
+    display = name if name is not None else f"zip!{_printable(inner)}"
     why = unsafe_member_name(inner)
     if why is not None:
         raise ImageLoadError(f"{display}: refused: unsafe name in archive ({why})")
@@ -303,9 +331,9 @@ def read_zip_member(source: str | os.PathLike | bytes, inner: str, *, name: str 
             info = zf.getinfo(inner)
             if info.is_dir() or _is_symlink(info):
                 raise ImageLoadError(f"{display}: refused: not a regular file in the archive")
-            if info.file_size > MAX_FILE_BYTES:
+            if info.file_size > max_bytes:
                 raise ImageLoadError(f"{display}: file too large ({info.file_size / 1e6:.0f} MB)")
-            data, more = _bounded_read(zf, info, MAX_FILE_BYTES)
+            data, more = _bounded_read(zf, info, max_bytes)
     except KeyError:
         raise ImageLoadError(f"{display}: no such file in the archive") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError, ValueError,
@@ -315,8 +343,8 @@ def read_zip_member(source: str | os.PathLike | bytes, inner: str, *, name: str 
         raise ImageLoadError(f"{display}: cannot read from the archive ({type(exc).__name__}: "
                              f"{' '.join(str(exc).split())})") from None
     if more:
-        raise ImageLoadError(f"{display}: file too large (over {MAX_FILE_BYTES / 1e6:.0f} MB)")
-    return load_image(data, name=display)
+        raise ImageLoadError(f"{display}: file too large (over {max_bytes / 1e6:.0f} MB)")
+    return data
 
 
 # --- uploads (the Batch page): (name, bytes) pairs instead of paths ----------------------------------------------

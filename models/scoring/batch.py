@@ -37,6 +37,10 @@ class Row:
     P(fake); ``verdict`` at the detector's threshold. ``error``: one line, the other fields empty.
     ``unsure`` ("true"/"false" in the CSV) and ``spread`` (max - min of P(fake) over the crop's views): see
     ``Detector.unsure``. ``confidence`` and ``warnings`` are extra (not CSV columns).
+
+    A video row (models.video.score.VideoResult.rows) is one (track, sampled frame): ``path`` ``clip.mp4#t=12.400``,
+    ``face`` the track number, ``unsure``/``spread`` the track's (spread across frames), ``clip`` and ``time_s``
+    set (not CSV columns); a clip without a track is one row with verdict "no face" and no score.
     """
 
     path: str
@@ -54,6 +58,8 @@ class Row:
     spread: float | None = None
     confidence: float | None = None
     warnings: list[str] = field(default_factory=list)
+    clip: str | None = None  # a video row's clip (its path without ``#t=``); None for an image
+    time_s: float | None = None  # a video row's frame time (its timestamp, seconds)
 
     @property
     def box(self) -> tuple[int, int, int, int] | None:
@@ -159,13 +165,22 @@ class Summary:
         self.images = self.faces = self.errors = 0
         self.by_verdict: dict[str, int] = {"fake": 0, "real": 0}
         self.by_crop: dict[str, int] = {}
+        self._clip: str | None = None  # the clip of the last video row counted
 
     def add(self, row: Row) -> None:
-        if row.face is None or row.face == 1:
-            self.images += 1  # an image is one row, or starts with its face 1
+        if row.clip is not None:
+            if row.clip != self._clip:
+                self.images += 1  # a clip is one input, however many (track, frame) rows it has
+            self._clip = row.clip
+        else:
+            self._clip = None
+            if row.face is None or row.face == 1:
+                self.images += 1  # an image is one row, or starts with its face 1
         if row.error is not None:
             self.errors += 1
             return
+        if row.p_fake is None:
+            return  # a clip with no face: counted as an input, nothing scored
         self.faces += 1
         self.by_verdict[row.verdict] = self.by_verdict.get(row.verdict, 0) + 1
         self.by_crop[row.crop] = self.by_crop.get(row.crop, 0) + 1
@@ -238,14 +253,16 @@ def unique_names(names: Iterable[str]) -> list[str]:
 
 def box_text(row: Row) -> str:
     """Where ``row``'s crop came from, short (one table cell): ``face 1: 64x64 at 12,30`` (size, then the top-left
-    corner, in EXIF-upright pixels), ``centre square: 128x128 at 0,16``, ``whole image: 128x96``; "" for an error
-    row."""
+    corner, in EXIF-upright pixels), ``centre square: 128x128 at 0,16``, ``whole image: 128x96``, for a video row
+    ``track 2: 64x64 at 12,30`` (upright frame pixels); "" for an error row."""
     if row.error is not None or row.box is None:
         return ""
     x, y, w, h = row.box
     if row.crop == "none":
         return f"whole image: {w}x{h}"
     where = f"face {row.face}" if row.crop == "face" else "centre square"
+    if row.clip is not None:
+        where = f"track {row.face}"
     return f"{where}: {w}x{h} at {x},{y}"
 
 
@@ -278,21 +295,23 @@ class BatchRun:
                 f"Scored {len(self.rows)} faces from {done} files…")
 
     def score(self, detector, items: Iterable, *, crop: str, thumbnail: Callable[[Row], str | None],
-              progress: Callable[[], None] | None = None) -> None:
+              progress: Callable[[], None] | None = None, scorer: Callable[..., Iterable[Row]] | None = None) -> None:
         """Score ``items`` not done yet with ``detector``, appending rows and ``thumbnail(row)``; stops early on
-        :meth:`cancel`. An archive over a cap ends the run with :attr:`limit` set; the rows before it stay."""
+        :meth:`cancel`. An archive over a cap ends the run with :attr:`limit` set; the rows before it stay.
+        ``scorer``: what turns items into rows, called like :func:`score_items` (default); pass
+        ``models.video.inputs.score_rows`` to score clips too (a clip's rows share its ``clip``, which marks it done)."""
         from models.scoring.archive import ArchiveLimitError
 
         started = time.perf_counter()
         todo = (it for it in items if it.name not in self.done)
         try:
-            for row in score_items(detector, todo, crop=crop, batch_size=chunk_size(crop),
-                                   on_note=lambda item: self.notes.append(item.note),
-                                   progress=None if progress is None else (lambda _n: progress()),
-                                   should_stop=lambda: self.status != "running"):
+            for row in (scorer or score_items)(detector, todo, crop=crop, batch_size=chunk_size(crop),
+                                               on_note=lambda item: self.notes.append(item.note),
+                                               progress=None if progress is None else (lambda _n: progress()),
+                                               should_stop=lambda: self.status != "running"):
                 self.rows.append(row)
                 self.thumbs.append(thumbnail(row))
-                self.done.add(row.path)
+                self.done.add(row.clip or row.path)
         except ArchiveLimitError as exc:
             self.limit = str(exc)
         self.seconds += time.perf_counter() - started
@@ -300,10 +319,10 @@ class BatchRun:
             self.status = "done"
 
     def counts(self) -> dict[str, int]:
-        """Files done, faces scored, fake and real verdicts, error rows."""
-        ok = [r for r in self.rows if r.error is None]
+        """Files done, faces scored, fake and real verdicts, error rows (a clip's "no face" row is none of these)."""
+        ok = [r for r in self.rows if r.error is None and r.p_fake is not None]
         return {"Files": len(self.done), "Faces scored": len(ok), "Fake": sum(r.verdict == "fake" for r in ok),
-                "Real": sum(r.verdict == "real" for r in ok), "Errors": len(self.rows) - len(ok)}
+                "Real": sum(r.verdict == "real" for r in ok), "Errors": sum(r.error is not None for r in self.rows)}
 
     def table(self) -> list[dict]:
         """One dict per row with :data:`TABLE_COLUMNS`: ``path``, ``verdict`` and ``error`` as in the CSV,
@@ -319,7 +338,7 @@ class BatchRun:
 
     def p_fakes(self) -> list[float]:
         """P(fake) of every scored row (for the histogram)."""
-        return [r.p_fake for r in self.rows if r.error is None]
+        return [r.p_fake for r in self.rows if r.error is None and r.p_fake is not None]
 
 
 def crop_loader(rows: Sequence[Row], read: Callable[[str], np.ndarray], size: int = 128,

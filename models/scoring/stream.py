@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.data.faces import CROP_MODES, NoFaceError, face_crops
+from models.data.faces import CROP_MODES, MAX_SIDE, NoFaceError, face_crops
 from models.data.intake import ImageLoadError, load_image
 from models.detectors.base import Detector
 from models.detectors.labels import THRESHOLD, verdict
@@ -55,14 +55,16 @@ class Score:
         return d
 
 
-def analyse(image: np.ndarray, mode: str = "auto", size: int = 128, recipe: dict | None = None):
+def analyse(image: np.ndarray, mode: str = "auto", size: int = 128, recipe: dict | None = None,
+            max_side: int = MAX_SIDE):
     """The crops a detector is given for a decoded image (see models.faces.face_crops): ``(crops, kind,
     warnings)``. ``recipe`` (``Detector.crop_recipe``): crops made from the photo are finished as the
-    training data was (models.scoring.recipe: Lanczos to its size, JPEG, decoded); kind "none" never is."""
+    training data was (models.scoring.recipe: Lanczos to its size, JPEG, decoded); kind "none" never is.
+    ``max_side``: mtcnn runs on a copy at most this long (models.data.faces.detect_faces; video frames use less)."""
     if mode not in CROP_MODES:
         raise ValueError(f"crop mode must be one of {', '.join(CROP_MODES)}, not {mode!r}")
     recipe = check_recipe(recipe)
-    crops, kind, warnings = face_crops(image, mode=mode, size=recipe["size"] if recipe else size)
+    crops, kind, warnings = face_crops(image, mode=mode, size=recipe["size"] if recipe else size, max_side=max_side)
     return finish_crops(crops, kind, recipe), kind, warnings
 
 
