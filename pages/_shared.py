@@ -343,15 +343,21 @@ def show_manipulation_map(detector, crop: np.ndarray, figure=None, explanation=N
                f"{e.extras['mean']:.2f}, {e.extras['share_over_half']:.0%} of the pixels at 0.5 or more.")
 
 
-def explain_cache(model: str, image: np.ndarray):
+def explain_cache(model: str, image: np.ndarray, slot=None):
     """The ``cache`` of :func:`explain.pipeline.run` for ``model`` on ``image``: every step memoised for this
-    session (:func:`memo`) under the step, the model, the image and the step's parameters."""
+    session (:func:`memo`) under the step, the model, the image and the step's parameters. ``slot`` (an
+    :class:`explain.queue.Slot`): a step that has to compute first waits its turn in the server's queue."""
     key_of_image = image_key(image)
 
     def cache(key: tuple, compute):
-        return memo((key[0], model, key_of_image, *key[1:]), compute)
+        return memo((key[0], model, key_of_image, *key[1:]), slot.guard(compute) if slot is not None else compute)
 
     return cache
+
+
+def waiting_text(ahead: int) -> str:
+    """The queue message: "Waiting for 3 other explanations to finish…"."""
+    return f"Waiting for {ahead} other explanation{'s' if ahead != 1 else ''} to finish (one runs at a time)…"
 
 
 def run_lime(model: str, image: np.ndarray, params, progress=None):

@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from explain import activations, gradcam, pipeline, render
+from explain import queue as explain_queue
 from explain.base import TARGETS
 from explain.metrics import sanity
 from explain.metrics.stability import advice as stability_advice
@@ -38,6 +39,7 @@ from pages._shared import (
     pick_image,
     show_manipulation_map,
     show_verdict,
+    waiting_text,
 )
 
 ensure_navigation()
@@ -190,16 +192,24 @@ cache = explain_cache(model_name, crop)  # every step memoised for this session:
 sanity_failures = sanity.failures(detector, params)
 
 
-def run_phase(methods, label: str, done: str):
+def run_phase(methods, label: str, done: str, priority: int):
+    """One phase of the pipeline, its steps memoised for this session; a step that must compute first takes its
+    turn in the server's explanation queue (the quick Summary phase before anyone's LIME), saying its place."""
     with st.status(label, expanded=True) as status:
         bar = st.progress(0.0, text=label)
-        result = pipeline.run(detector, crop, methods=methods, params=params, cache=cache,
-                              progress=lambda fraction, message: bar.progress(fraction, text=message))
+        try:
+            with explain_queue.SHARED.slot(priority, on_wait=lambda n: bar.progress(0.0, text=waiting_text(n))) as slot:
+                result = pipeline.run(detector, crop, methods=methods, params=params,
+                                      cache=explain_cache(model_name, crop, slot),
+                                      progress=lambda fraction, message: bar.progress(fraction, text=message))
+        except explain_queue.Busy as exc:
+            status.update(label=str(exc), state="error", expanded=True)
+            st.stop()
         status.update(label=done, state="complete", expanded=False)
     return result
 
 
-first = run_phase(FIRST_PHASE, "Explaining: region Shapley values, Grad-CAM, manipulation map…", "Summary ready")
+first = run_phase(FIRST_PHASE, "Explaining: region Shapley values, Grad-CAM, manipulation map…", "Summary ready", 0)
 second_slot = st.empty()  # LIME's progress, above the tabs
 
 tabs = st.tabs(["Summary", "LIME", "Grad-CAM", "Activations", "Manipulation map", "Regions", "Faithfulness",
@@ -230,7 +240,7 @@ with tabs[4]:
     show_manipulation_map(detector, crop, figure=figure, explanation=first.explanations.get("manipulation"))
 
 with second_slot.container():
-    bundle = run_phase(SECOND_PHASE, "LIME and its stability check…", "Explained")
+    bundle = run_phase(SECOND_PHASE, "LIME and its stability check…", "Explained", 1)
 summary = summarize(bundle, sanity_failures=sanity_failures, unsure=unsure)
 with summary_slot.container():  # LIME is in: its top region and faithfulness join the Summary
     show_summary_text(summary)

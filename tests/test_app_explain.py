@@ -233,3 +233,33 @@ def test_html_report_download_reuses_the_page_explanations(monkeypatch):
     assert "<b>tuned_cnn</b> (explained)" in verdicts
     assert 'alt="deletion curve lime"' in html and 'alt="Grad-CAM overlay"' in html  # computed for the report
     assert "LIME num_samples</th><td>200<" in html
+
+
+def test_explanations_queue_and_say_their_place_or_that_the_server_is_busy(monkeypatch):
+    """Issue 16: the Explain page's phases go through the server's bounded queue. Another session holding the
+    only slot: this one waits, told its place, and finishes when the slot frees; with no room left it says
+    "busy" in one line instead of waiting."""
+    import threading
+
+    from explain import queue as explain_queue
+    from pages import _shared
+
+    told = []
+    real_text = _shared.waiting_text
+    monkeypatch.setattr(_shared, "waiting_text", lambda n: told.append(n) or real_text(n))
+    q = explain_queue.WorkQueue(slots=1, max_waiting=4)
+    monkeypatch.setattr(explain_queue, "SHARED", q)
+    q.acquire()  # another session's phase is running
+    threading.Timer(3.0, q.release).start()
+    at = explain_page(samples=200, stability=False, deletion=False)
+    assert told and told[0] == 1  # it waited behind the one running, and said so
+    assert [s.label for s in at.status] == ["Summary ready", "Explained"]
+    assert q.state() == (0, 0)
+
+    full = explain_queue.WorkQueue(slots=1, max_waiting=0)
+    monkeypatch.setattr(explain_queue, "SHARED", full)
+    full.acquire()
+    at = explain_page(samples=300, stability=False, deletion=False)  # new settings: LIME must compute again
+    busy = [s for s in at.status if s.label.startswith("The server is busy")]
+    assert len(busy) == 1 and busy[0].state == "error"
+    full.release()
