@@ -64,7 +64,6 @@ def main(argv=None) -> int:
         return 2
     from tqdm.auto import tqdm
 
-    from models.detectors.labels import verdict
     from models.detectors.registry import ModelNotFoundError, load_model
     from models.scoring.archive import ArchiveLimitError, count_inputs, iter_inputs
 
@@ -115,17 +114,8 @@ def main(argv=None) -> int:
                     say(f"warning: {score.path}: {warning}")
                 if isinstance(score, VideoResult):
                     _print_video(score, detector, args.json, out, say)
-                elif args.json:
-                    row = score.to_dict()
-                    row["model"] = detector.name
-                    out(json.dumps(row))
-                elif score.error:
-                    say(f"error: {score.error}")
                 else:
-                    out(f"{score.path}\t{score.verdict}\t{score.p_fake:.4f}")
-                    for i, face in enumerate(score.faces[1:], start=2):
-                        label = verdict(face["p_fake"], score.threshold)
-                        out(f"{score.path}[face {i}]\t{label}\t{face['p_fake']:.4f}")
+                    _print_image(score, detector, args.json, out, say)
         except ArchiveLimitError as exc:
             say(f"error: {exc} (stopped; the results above are kept)")
             return 2
@@ -135,6 +125,29 @@ def main(argv=None) -> int:
         return 130
     finally:
         bar.close()
+
+
+def _print_image(score, detector, as_json: bool, out, say) -> None:
+    """One image's lines: a JSON object (with its provenance and any conflict), or path, verdict and P(fake) per
+    face, plus a note when what the file declares disagrees with the verdict."""
+    from models.data.provenance import conflict
+    from models.detectors.labels import verdict
+
+    if as_json:
+        row = score.to_dict()
+        row["model"] = detector.name
+        if row.get("provenance") is not None:
+            row["provenance"]["conflict"] = conflict(row["provenance"], score.verdict)
+        out(json.dumps(row))
+        return
+    if score.error:
+        say(f"error: {score.error}")
+        return
+    out(f"{score.path}\t{score.verdict}\t{score.p_fake:.4f}")
+    if disagree := conflict(score.provenance, score.verdict):
+        say(f"note: {score.path}: {disagree} ({score.provenance['summary']})")
+    for i, face in enumerate(score.faces[1:], start=2):
+        out(f"{score.path}[face {i}]\t{verdict(face['p_fake'], score.threshold)}\t{face['p_fake']:.4f}")
 
 
 def _print_video(result, detector, as_json: bool, out, say) -> None:

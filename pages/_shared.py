@@ -13,6 +13,7 @@ from models.analysis.catalog import Sample, builtin_samples, load_sample
 from models.analysis.display import shown_photo, thumbnail_jpeg
 from models.data.files import data_root
 from models.data.intake import ImageLoadError, load_image
+from models.data.provenance import read_provenance
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 
@@ -122,7 +123,7 @@ HANDOFF_KEY, HANDOFF_FRESH = "_handoff_image", "_handoff_fresh"
 
 def open_in_explain(name: str, *, path: str | None = None, pixels: np.ndarray | None = None, origin: str = "batch",
                     truth: str | None = None, source: str | None = None, face: int | None = None,
-                    edited: tuple[str, ...] = (), model: str | None = None) -> None:
+                    edited: tuple[str, ...] = (), model: str | None = None, provenance: dict | None = None) -> None:
     """Hand one image (a file path or decoded pixels) to the Explain page and switch to it.
 
     The Explain (and Predict) page's image picker then offers it as "From <origin>" and selects it.
@@ -131,7 +132,8 @@ def open_in_explain(name: str, *, path: str | None = None, pixels: np.ndarray | 
     if path is None and pixels is None:
         raise ValueError("open_in_explain needs a path or pixels")
     st.session_state[HANDOFF_KEY] = {"name": name, "path": path, "pixels": pixels, "origin": origin,
-                                     "truth": truth, "source": source, "edited": tuple(edited)}
+                                     "truth": truth, "source": source, "edited": tuple(edited),
+                                     "provenance": provenance}
     st.session_state[HANDOFF_FRESH] = True
     if model is not None:  # explain with the model the verdict came from
         st.session_state["explain_model"] = model
@@ -180,6 +182,10 @@ def pick_image(key: str = "img", mode: str | None = None) -> tuple[np.ndarray | 
         truth = handed.get("truth")
         sample = Sample(handed["name"], handed.get("path"), truth=truth, source=handed.get("source"),
                         edited=handed.get("edited", ())) if truth else None
+        prov = handed.get("provenance")
+        if prov is None and handed.get("path"):
+            prov = file_provenance(handed["path"])
+        st.session_state[f"{key}_provenance"] = prov
         return pixels, handed["name"], sample
     if mode == "Upload":
         # Any file is accepted: intake says in one plain line why one is not an image (a PDF, an SVG drawing...).
@@ -188,7 +194,10 @@ def pick_image(key: str = "img", mode: str | None = None) -> tuple[np.ndarray | 
             st.info("Upload a face image (JPEG, PNG, WebP, BMP, GIF or TIFF), or switch to a sample.")
             return None, None, None
         try:
-            return load_image(up.getvalue(), name=up.name), up.name, None
+            pixels = load_image(up.getvalue(), name=up.name)
+            st.session_state[f"{key}_provenance"] = memo(("provenance", up.file_id),
+                                                         lambda: read_provenance(up.getvalue()).to_dict())
+            return pixels, up.name, None
         except ImageLoadError as exc:
             show_image_error(exc)
             return None, None, None
@@ -197,10 +206,39 @@ def pick_image(key: str = "img", mode: str | None = None) -> tuple[np.ndarray | 
     if all(o.builtin for o in options):
         st.caption("Set `DEEPFAKE_DATA` to a dataset folder to also pick images from its test split.")
     try:
-        return sample_pixels(sample), sample.label, sample
+        pixels = sample_pixels(sample)
+        st.session_state[f"{key}_provenance"] = file_provenance(sample.path) if sample.path else None
+        return pixels, sample.label, sample
     except ImageLoadError as exc:
         show_image_error(exc)
         return None, None, None
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def file_provenance(path: str) -> dict:
+    """What a file on disk declares about its origin (dataset samples, handed-over paths)."""
+    return read_provenance(path).to_dict()
+
+
+def show_provenance(key: str, verdict: str) -> None:
+    """The provenance card of the image :func:`pick_image` picked under ``key``: beside the verdict, never in it."""
+    from models.data.provenance import conflict
+
+    prov = st.session_state.get(f"{key}_provenance")
+    with st.container(border=True):
+        if prov is None:
+            st.caption("**Provenance**: not available for this image (a built-in sample, or pixels handed over "
+                       "without their file).")
+            return
+        st.markdown(f"**Provenance** (what the file declares, not part of the score): {prov.get('summary', '')}")
+        if disagree := conflict(prov, verdict):
+            st.warning(disagree)
+        for note in prov.get("notes", []):
+            st.caption(note)
+        if prov.get("has_gps"):
+            st.caption("The file holds a GPS location; it is not shown or exported.")
+        st.caption("Metadata can be stripped or forged; a valid signature shows who signed, not that the content is "
+                   "true. Missing metadata is unknown, not evidence.")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -74,12 +74,13 @@ def stop():
 
 OPEN = "batch_open"
 if OPEN in st.session_state:  # set by an "Explain" click (callbacks cannot switch pages themselves)
-    path, face, box = st.session_state.pop(OPEN)
+    path, face, box, summary = st.session_state.pop(OPEN)
     try:
         pixels = pixels_of(path)
         if split_fragment(path)[1] is not None:  # a clip's frame: its track number is not the face's number
             face = face_number(pixels, box) if box else None
-        open_in_explain(path, pixels=pixels, origin="batch", face=face, model=model_name)
+        open_in_explain(path, pixels=pixels, origin="batch", face=face, model=model_name,
+                        provenance={"summary": summary} if summary else None)
     except (ImageLoadError, KeyError, OSError) as exc:
         st.error(f"Cannot open {path}: {exc}")
 
@@ -161,9 +162,11 @@ if selected:
     if row.error:
         st.error(row.error)
     else:
+        if row.provenance:
+            st.caption(f"Provenance of {row.path} (what the file declares, not part of the score): {row.provenance}")
         st.button(f"Explain {label}", key="batch_explain", type="primary",
-                  on_click=lambda path=row.path, face=row.face, box=row.box: st.session_state.update(
-                      {OPEN: (path, face, box)}))
+                  on_click=lambda path=row.path, face=row.face, box=row.box, prov=row.provenance:
+                  st.session_state.update({OPEN: (path, face, box, prov)}))
 
 SHAPLEY = "batch_shapley_state"
 

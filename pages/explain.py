@@ -38,6 +38,7 @@ from pages._shared import (
     model_select,
     pick_image,
     show_manipulation_map,
+    show_provenance,
     show_verdict,
     waiting_text,
 )
@@ -175,6 +176,7 @@ with top[2]:
         st.caption(f"Ground truth: **{sample.truth}** ({sample.source})."
                    + (f" Edited here: {edited_words(sample.edited)}: do the regions below point at it?"
                       if sample.edited else ""))
+    show_provenance("explain", label)
     report_slot = st.container()  # filled at the end, once every figure of the page exists
 
 layers_cam, cam_layer = [], None
@@ -344,7 +346,8 @@ def prepare_report() -> bytes:
             crop, model=detector, models=[get_detector(n) for n in names], params=report_params, cache=cache,
             crop_info=crop_info, figures=page_figures, photo=shown if kind != "none" else None,
             title=f"Deepfake Lens report: {name}", progress=lambda f, text: bar.progress(f, text=text),
-            sanity_failures=sanity_failures, unsure=unsure).encode("utf-8")
+            sanity_failures=sanity_failures, unsure=unsure,
+            provenance=st.session_state.get("explain_provenance")).encode("utf-8")
 
     data = memo(("report", model_name, image_key(crop), report_params, digest, name, index, str(crop_info)), build)
     bar.empty()

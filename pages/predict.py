@@ -24,6 +24,7 @@ from pages._shared import (
     open_in_explain,
     pick_image,
     show_manipulation_map,
+    show_provenance,
     show_verdict,
     spreads,
 )
@@ -83,12 +84,14 @@ with right:
     auc = detector.metadata.get("metrics", {}).get("test", {}).get("overall", {}).get("roc_auc")
     if auc is not None:
         st.caption(f"{detector.name}: test ROC AUC {auc:.3f}. A verdict is a signal, not proof.")
+    show_provenance("predict", label)
 
 st.button("Explain this face", type="primary", key="predict_to_explain", on_click=st.session_state.__setitem__,
           args=(EXPLAIN_KEY, {"name": name, "pixels": image, "origin": "Predict",
                               "face": index + 1 if kind == "face" else None,
                               "truth": sample.truth if sample else None, "source": sample.source if sample else None,
-                              "edited": sample.edited if sample else (), "model": model_name}),
+                              "edited": sample.edited if sample else (), "model": model_name,
+                              "provenance": st.session_state.get("predict_provenance")}),
           help="Open this image in Explain with this face selected: which regions drive the verdict.")
 
 st.subheader("Manipulation map")

@@ -233,3 +233,25 @@ def test_predict_dataset_sample_shows_ground_truth(shared_data, monkeypatch):
     assert not at.exception, at.exception
     captions = [c.value for c in at.caption]
     assert any(c.startswith("Ground truth: **fake**") for c in captions), captions
+
+
+def test_predict_shows_the_uploads_provenance_beside_the_verdict_and_says_when_they_disagree(monkeypatch):
+    """Issue 17: a JPEG with Content Credentials declaring an AI generator: the card names them; when the model
+    says real, a warning says the two disagree. A built-in sample has no file: the card says so."""
+    from models.detectors.base import Detector
+    from tests.c2pa_util import signed_jpeg
+
+    at = sample_page()
+    assert any(c.value.startswith("**Provenance**: not available") for c in at.caption)
+    monkeypatch.setattr(Detector, "verdict", lambda self, p: "real")
+    at.radio[0].set_value("Upload").run()
+    face = np.asarray(Image.open(io.BytesIO(png_bytes(np.full((96, 96, 3), 120, np.uint8)))))
+    buf = io.BytesIO()
+    Image.fromarray(face).save(buf, format="JPEG")
+    at.file_uploader[0].upload("gen.jpg", signed_jpeg(buf.getvalue()), "image/jpeg").run()
+    assert not at.exception, at.exception
+    card = [m.value for m in at.markdown if m.value.startswith("**Provenance**")]
+    assert card and "Content Credentials: created by an AI generator (claim generator TestGen AI 1.0)" in card[0]
+    assert "signer not verified" in card[0]
+    assert [w.value for w in at.warning if "declares itself" in w.value] == [
+        "This image declares itself AI-generated, but the model says real."]

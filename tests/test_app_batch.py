@@ -101,7 +101,7 @@ def test_batch_csv_has_the_exact_header():
     write_csv(rows, buf)
     header = next(csv.reader(io.StringIO(buf.getvalue())))
     assert header == ["path", "face", "box_x", "box_y", "box_w", "box_h", "crop", "p_fake", "verdict", "model",
-                      "error", "unsure", "spread"]
+                      "error", "unsure", "spread", "provenance"]
     table = results(at)
     assert "unsure" in table.columns and list(table.columns).index("unsure") == list(table.columns).index("verdict") + 1
     assert set(table["unsure"]) <= {"", "unsure (leans fake)", "unsure (leans real)"}
@@ -160,7 +160,7 @@ def test_batch_same_named_uploads_stay_separate_and_any_file_gets_a_reason():
 
 def test_batch_row_opens_in_explain():
     at = batch_page([("a.png", png(crops(1)[0]), "image/png")])
-    at.session_state["batch_open"] = ("a.png", None, None)
+    at.session_state["batch_open"] = ("a.png", None, None, None)
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Explain"
@@ -176,7 +176,7 @@ def test_batch_face_row_opens_that_face_in_explain():
     at = batch_page([("group.png", png(group), "image/png")], crop="auto")
     table = results(at)
     assert [b.split(":")[0] for b in table["box"]] == ["face 1", "face 2"]
-    at.session_state["batch_open"] = ("group.png", 2, None)
+    at.session_state["batch_open"] = ("group.png", 2, None, None)
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Explain"
@@ -226,9 +226,22 @@ def test_batch_scores_a_clip_beside_a_photo_and_opens_a_frame_in_explain(tmp_pat
     assert video["p_fake"].between(0, 1).all() and (video["verdict"] != "").all()
     assert {m.label: m.value for m in at.metric}["Files"] == "2"
     rows = [r for r in at.session_state["batch_state"].rows if r.path.startswith("clip.mp4#t=")]
-    at.session_state["batch_open"] = (rows[3].path, rows[3].face, rows[3].box)
+    at.session_state["batch_open"] = (rows[3].path, rows[3].face, rows[3].box, rows[3].provenance)
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Explain" and at.radio(key="explain_mode").value == "From batch"
     assert at.session_state["explain_face"] == 0
     assert at.session_state["_handoff_image"]["pixels"].shape == (256, 256, 3)
+
+
+def test_batch_rows_carry_each_files_provenance_into_the_csv():
+    """Issue 17: the CSV's appended ``provenance`` column holds each file's summary, beside its score."""
+    from tests.c2pa_util import jpeg, signed_jpeg
+
+    pixels = crops(1)[0]
+    at = batch_page([("signed.jpg", signed_jpeg(jpeg(pixels)), "image/jpeg"), ("plain.jpg", jpeg(pixels), "image/jpeg")])
+    rows = {r.path: r for r in at.session_state["batch_state"].rows}
+    assert rows["signed.jpg"].provenance.startswith("Content Credentials: created by an AI generator")
+    assert rows["plain.jpg"].provenance == "No provenance metadata (unknown: platforms often strip it)."
+    assert rows["signed.jpg"].p_fake == pytest.approx(rows["plain.jpg"].p_fake, abs=1e-6)  # the same pixels
+    assert rows["signed.jpg"].to_csv_dict()["provenance"] == rows["signed.jpg"].provenance

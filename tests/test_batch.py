@@ -24,7 +24,7 @@ from models.scoring import archive as A
 from models.scoring.archive import ArchiveLimitError, Item, iter_inputs, iter_zip, read_item
 from models.scoring.batch import CSV_COLUMNS, Row, Summary, score_items, write_csv
 
-HEADER = "path,face,box_x,box_y,box_w,box_h,crop,p_fake,verdict,model,error,unsure,spread"
+HEADER = "path,face,box_x,box_y,box_w,box_h,crop,p_fake,verdict,model,error,unsure,spread,provenance"
 
 
 def png_bytes(fake: bool, seed: int = 0, size: int = 32) -> bytes:
@@ -423,7 +423,7 @@ def test_write_csv_keeps_the_rows_written_when_the_stream_fails(tmp_path):
     with pytest.raises(ArchiveLimitError):
         write_csv(rows(), out, summary=summary)
     lines = out.read_text().splitlines()
-    assert lines == [HEADER, "a.png,,0,0,8,8,none,0.250000,real,m,,,", "b.png,,,,,,,,,m,b.png: broken,,"]
+    assert lines == [HEADER, "a.png,,0,0,8,8,none,0.250000,real,m,,,,", "b.png,,,,,,,,,m,b.png: broken,,,"]
     assert summary.as_dict()["images"] == 2 and summary.as_dict()["errors"] == 1
 
 

@@ -235,7 +235,7 @@ def test_score_items_rows_and_csv_carry_unsure_and_spread(oracle_model_path, tmp
     out = io.StringIO()
     write_csv(score_items(det, [str(p) for p in paths], crop="none"), out)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
-    assert out.getvalue().splitlines()[0].endswith(",model,error,unsure,spread")
+    assert out.getvalue().splitlines()[0].endswith(",model,error,unsure,spread,provenance")
     images = [np.asarray(Image.open(p)) for p in paths]
     p_fake = det.predict(images)
     spread = det.views_spread(images)
@@ -254,7 +254,7 @@ def test_score_faces_carry_unsure_and_spread(oracle_model_path, tmp_path, monkey
     face = F.Face((10, 10, 30, 30), 0.99, (5, 5, 40, 40), 3.2)
     monkeypatch.setattr(F, "detect_faces", lambda *a, **k: [face])
     monkeypatch.setattr("models.scoring.stream.face_crops",
-                        lambda img, mode, size: ([(face, F.crop(img, (5, 5, 40), size))], "face", []))
+                        lambda img, mode, size, **k: ([(face, F.crop(img, (5, 5, 40), size))], "face", []))
     score = next(score_sources(load_model(oracle_model_path), [str(path)]))
     assert set(score.faces[0]) == {"box", "confidence", "p_fake", "unsure", "spread"}
     assert score.faces[0]["spread"] == score.spread and score.faces[0]["unsure"] == score.unsure

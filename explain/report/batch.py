@@ -49,7 +49,7 @@ def normalize_row(row: Mapping) -> dict:
         if key in row:
             v = _number(row.get(key))
             out[key] = None if v is None else int(v)
-    for key in ("path", "verdict", "model", "crop"):
+    for key in ("path", "verdict", "model", "crop", "provenance"):
         out[key] = _text(row.get(key))
     return out
 
@@ -150,7 +150,8 @@ def _explained(top: list[dict], load, detector, params: Params, progress: Progre
         face = f", face {row['face']}" if row["face"] not in (None, "") else ""
         head = (f'<div class="item"><h3>{i + 1}. {esc(row["path"])}{esc(face)}</h3>'
                 f"<p>Batch: P(fake) <b>{row['p_fake']:.3f}</b> {badge(row['verdict'] or '?')} by "
-                f"{esc(row['model'] or '?')}</p>")
+                f"{esc(row['model'] or '?')}</p>"
+                + (para(f"Provenance: {row['provenance']}", "note") if row.get("provenance") else ""))
         try:
             crop = check_image(load(row))
         except Exception as exc:  # the caller's loader: any failure is shown, the report goes on

@@ -43,7 +43,8 @@ Figure = Callable[..., str]  # fig(name, make, alt, caption=None): a given figur
 def image_report(image, *, model=None, models=None, params: Params = DEFAULTS, cache: pipeline.Cache | None = None,
                  crop_info: Mapping | None = None, figures: Mapping | None = None, photo: np.ndarray | None = None,
                  title: str | None = None, progress: Progress | None = None,
-                 sanity_failures: Mapping[str, str] | None = None, unsure: bool | None = None) -> str:
+                 sanity_failures: Mapping[str, str] | None = None, unsure: bool | None = None,
+                 provenance: Mapping | None = None) -> str:
     """A self-contained HTML report of one face crop ``image`` (HxWx3 uint8 RGB).
 
     ``model``: the explained model (name, path, Detector; None = the default). ``models``: the models whose
@@ -56,7 +57,8 @@ def image_report(image, *, model=None, models=None, params: Params = DEFAULTS, c
     regions_map, regions_lime, regions_gradcam, deletion_lime, deletion_gradcam) to reuse them.
     ``photo``: the original photo, shown next to the crop. ``sanity_failures``: method -> why it fails the
     model-randomisation check (greyed in the Summary, as on the page). ``unsure``: the verdict's "unsure" flag
-    (None: computed from the spread over views).
+    (None: computed from the spread over views). ``provenance``: what the file declares about its origin
+    (models.data.provenance's dict), shown beside the verdict, never mixed into it.
     """
     image = check_image(image)
     timestamp = now()
@@ -81,6 +83,7 @@ def image_report(image, *, model=None, models=None, params: Params = DEFAULTS, c
     body = "\n".join([
         _image_section(image, photo, detector, bundle),
         _verdicts_section(verdicts, detector),
+        provenance_section(provenance, detector.verdict(bundle.p_fake)),
         _summary_section(summary, fig),
         _lime_section(bundle, image, fig),
         _gradcam_section(bundle, image, detector, fig),
@@ -94,6 +97,22 @@ def image_report(image, *, model=None, models=None, params: Params = DEFAULTS, c
     name = f": {source}" if source else ""
     return page(title or f"Deepfake Lens report{name}", body,
                 f"Generated {timestamp} · explained with {detector.name}")
+
+
+def provenance_section(provenance: Mapping | None, verdict: str) -> str:
+    """The file's provenance beside the verdict: its summary, any conflict with the verdict, unreadable parts."""
+    from models.data.provenance import conflict
+
+    if provenance is None:
+        return section("Provenance", para("Not available: this image was not read from a file (a built-in sample "
+                                          "or pixels handed over).", "note"))
+    parts = [para(provenance.get("summary", ""))]
+    if disagree := conflict(dict(provenance), verdict):
+        parts.append(para(disagree, "warn"))
+    parts += [para(n, "warn") for n in provenance.get("notes", [])]
+    parts.append(para("What a file declares about itself can be stripped or forged; a valid signature shows who "
+                      "signed, not that the content is true. Missing metadata is unknown, not evidence.", "note"))
+    return section("Provenance", *parts)
 
 
 def _models(detector, models) -> list:

@@ -24,7 +24,7 @@ from models.scoring.recipe import MADE_CROPS, finish_crop
 from models.scoring.stream import Score, score_sources
 
 CSV_COLUMNS = ("path", "face", "box_x", "box_y", "box_w", "box_h", "crop", "p_fake", "verdict", "model", "error",
-               "unsure", "spread")
+               "unsure", "spread", "provenance")
 
 
 @dataclass
@@ -36,7 +36,9 @@ class Row:
     square scored, for "none" the whole image. ``crop``: "face", "center" or "none". ``p_fake``: calibrated
     P(fake); ``verdict`` at the detector's threshold. ``error``: one line, the other fields empty.
     ``unsure`` ("true"/"false" in the CSV) and ``spread`` (max - min of P(fake) over the crop's views): see
-    ``Detector.unsure``. ``confidence`` and ``warnings`` are extra (not CSV columns).
+    ``Detector.unsure``. ``provenance``: one line on what the file declares about its origin (EXIF, XMP/IPTC,
+    Content Credentials; "unknown" when nothing), never part of the score. ``confidence`` and ``warnings`` are
+    extra (not CSV columns).
 
     A video row (models.video.score.VideoResult.rows) is one (track, sampled frame): ``path`` ``clip.mp4#t=12.400``,
     ``face`` the track number, ``unsure``/``spread`` the track's (spread across frames), ``clip`` and ``time_s``
@@ -60,6 +62,7 @@ class Row:
     warnings: list[str] = field(default_factory=list)
     clip: str | None = None  # a video row's clip (its path without ``#t=``); None for an image
     time_s: float | None = None  # a video row's frame time (its timestamp, seconds)
+    provenance: str | None = None  # the file's provenance summary (models.data.provenance), beside the score
 
     @property
     def box(self) -> tuple[int, int, int, int] | None:
@@ -117,13 +120,15 @@ def rows_for(score: Score, model: str) -> list[Row]:
     if score.error is not None or score.p_fake is None:
         return [Row(score.path, model=model, error=score.error or f"{score.path}: not scored")]
     threshold = score.threshold
+    summary = (score.provenance or {}).get("summary")
     if score.crop == "face" and score.faces:
         rows = []
         for i, face in enumerate(score.faces, start=1):
             x, y, w, h = (int(v) for v in face["box"])
             p = float(face["p_fake"])
             rows.append(Row(score.path, i, x, y, w, h, "face", p, verdict(p, threshold), model,
-                            unsure=face.get("unsure"), spread=face.get("spread"), confidence=face.get("confidence")))
+                            unsure=face.get("unsure"), spread=face.get("spread"), confidence=face.get("confidence"),
+                            provenance=summary))
         rows[0].warnings = list(score.warnings)
         return rows
     box = (None,) * 4
@@ -136,7 +141,7 @@ def rows_for(score: Score, model: str) -> list[Row]:
             box = (0, 0, width, height)
     p = float(score.p_fake)
     return [Row(score.path, None, *box, score.crop, p, verdict(p, threshold), model, unsure=score.unsure,
-                spread=score.spread, warnings=list(score.warnings))]
+                spread=score.spread, warnings=list(score.warnings), provenance=summary)]
 
 
 def score_items(detector, items: Iterable, *, crop: str = "auto", batch_size: int = 64, workers: int = 2,

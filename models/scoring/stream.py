@@ -13,6 +13,7 @@ import numpy as np
 
 from models.data.faces import CROP_MODES, MAX_SIDE, NoFaceError, face_crops
 from models.data.intake import ImageLoadError, load_image
+from models.data.provenance import read_provenance
 from models.detectors.base import Detector
 from models.detectors.labels import THRESHOLD, verdict
 from models.scoring.recipe import check_recipe, finish_crops
@@ -40,6 +41,7 @@ class Score:
     size: tuple[int, int] | None = None  # (width, height) of the decoded image; not in to_dict()
     spread: float | None = None  # max - min of P(fake) over the views of the crop
     unsure: bool | None = None  # spread > delta or P(fake) within epsilon of the threshold
+    provenance: dict | None = None  # what the file declares about its origin (models.data.provenance), beside the score
 
     @property
     def verdict(self) -> str | None:
@@ -48,6 +50,8 @@ class Score:
     def to_dict(self) -> dict:
         d = {"path": self.path, "verdict": self.verdict, "p_fake": self.p_fake, "threshold": self.threshold,
              "unsure": self.unsure, "spread": self.spread, "crop": self.crop, "faces": self.faces}
+        if self.provenance is not None:
+            d["provenance"] = self.provenance
         if self.warnings:
             d["warnings"] = self.warnings
         if self.error is not None:
@@ -90,6 +94,14 @@ def load_source(source) -> np.ndarray:
     return load_image(data if data is not None else source.path, name=source.name)
 
 
+def source_provenance(source) -> dict:
+    """What a decoded source's file declares about its origin (:func:`models.data.provenance.read_provenance`,
+    never raises; GPS detected, never exported), as a dict."""
+    data = getattr(source, "data", None)
+    raw = data if data is not None else (source if isinstance(source, (str, os.PathLike)) else source.path)
+    return read_provenance(raw).to_dict()
+
+
 @dataclass
 class _Loaded:
     """What a worker hands back for one source: model inputs (crops, or preprocessed floats) or an error."""
@@ -101,6 +113,7 @@ class _Loaded:
     error: str | None = None
     size: tuple[int, int] | None = None
     prepared: bool = False  # inputs are already the model's float batch (detector.preprocess)
+    provenance: dict | None = None
 
 
 def _load(source, mode: str, transform=None, prepare: Callable | None = None, recipe: dict | None = None) -> _Loaded:
@@ -118,7 +131,8 @@ def _load(source, mode: str, transform=None, prepare: Callable | None = None, re
                                                for img in inputs)
         if prepared:
             inputs = prepare(inputs)  # resized + scaled floats (S x S): memory no longer depends on the photo
-        return _Loaded(inputs, faces, kind, list(warnings), size=size, prepared=prepared)
+        return _Loaded(inputs, faces, kind, list(warnings), size=size, prepared=prepared,
+                       provenance=source_provenance(source))
     except ImageLoadError as exc:
         return _Loaded(error=_one_line(exc))
     except NoFaceError as exc:
@@ -284,7 +298,7 @@ def _scores(chunk, loaded: list[_Loaded], probs: np.ndarray, spreads: np.ndarray
                     faces[-1].update(unsure=flag, spread=spread)
         p, spread, flag = first if first is not None else (None, None, None)
         yield Score(name, p_fake=p, crop=ld.kind, faces=faces, warnings=ld.warnings, threshold=threshold,
-                    size=ld.size, spread=spread, unsure=flag)
+                    size=ld.size, spread=spread, unsure=flag, provenance=ld.provenance)
 
 
 def score_paths(
