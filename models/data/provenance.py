@@ -160,6 +160,8 @@ def read_c2pa(data: bytes, mime: str | None = None) -> dict | None:
     signature and every hash hold), "trusted" (also on a configured trust list) or "invalid"; ``failures``: the
     validator's failure codes (``signingCredential.untrusted`` is not a failure of the content); ``trusted``.
     Raises ValueError (one line) when a store is there but cannot be read."""
+    if b"c2pa" not in data and b"jumb" not in data:  # every embedded manifest store is a JUMBF box labelled c2pa
+        return None
     import c2pa
 
     try:
