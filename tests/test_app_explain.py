@@ -263,3 +263,23 @@ def test_explanations_queue_and_say_their_place_or_that_the_server_is_busy(monke
     busy = [s for s in at.status if s.label.startswith("The server is busy")]
     assert len(busy) == 1 and busy[0].state == "error"
     full.release()
+
+
+def test_explain_upload_shows_its_provenance_card_and_keeps_gps_hidden():
+    """Issue 17: a camera JPEG edited in Photoshop, with a GPS location: the card names camera and editor, says a
+    location is there, and shows none of it."""
+    from tests.c2pa_util import jpeg
+    from tests.test_provenance import exif
+
+    at = explain_page(samples=200, stability=False, deletion=False)
+    at.radio(key="explain_mode").set_value("Upload").run()
+    face = np.asarray(Image.open(io.BytesIO(png_bytes(np.full((96, 96, 3), 110, np.uint8)))))
+    data = jpeg(face, exif=exif("Canon", "Canon EOS 5D", "Adobe Photoshop 25.0", gps=True).tobytes())
+    at.file_uploader[0].upload("edited.jpg", data, "image/jpeg").run()
+    assert not at.exception, at.exception
+    card = [m.value for m in at.markdown if m.value.startswith("**Provenance**")]
+    assert card == ["**Provenance** (what the file declares, not part of the score): EXIF: Canon Canon EOS 5D, "
+                    "edited in Adobe Photoshop 25.0."]
+    assert any(c.value.startswith("The file holds a GPS location; it is not shown") for c in at.caption)
+    texts = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "48" not in texts and "51" not in texts  # the coordinates (48° 51′ N) appear nowhere

@@ -138,3 +138,14 @@ def test_predict_json_and_csv_carry_provenance_beside_the_score(tmp_path, oracle
                                                     "after it was signed.")
     assert by_name["camera.jpg"]["provenance"] == "EXIF: Nikon Z 6."
     assert by_name["plain.jpg"]["provenance"] == "No provenance metadata (unknown: platforms often strip it)."
+
+
+def test_the_image_report_has_a_provenance_section_with_the_conflict():
+    from explain.report.image import provenance_section
+
+    p = read_provenance(signed_jpeg()).to_dict()
+    html = provenance_section(p, "real")
+    assert "Content Credentials: created by an AI generator" in html
+    assert "declares itself AI-generated, but the model says real" in html
+    assert "declares itself" not in provenance_section(p, "fake")
+    assert "Not available" in provenance_section(None, "real")
