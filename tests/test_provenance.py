@@ -149,3 +149,11 @@ def test_the_image_report_has_a_provenance_section_with_the_conflict():
     assert "declares itself AI-generated, but the model says real" in html
     assert "declares itself" not in provenance_section(p, "fake")
     assert "Not available" in provenance_section(None, "real")
+
+
+def test_an_oversized_xmp_packet_is_not_parsed():
+    from models.data.provenance import MAX_XMP_BYTES
+
+    huge = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + b" " * (MAX_XMP_BYTES + 10) + b"</x:xmpmeta>"
+    p = read_provenance(jpeg() + huge)  # trailing bytes after the image: still a JPEG, the packet found by scan
+    assert p.notes == ["provenance unreadable: XMP (the XMP packet is over 1024 KB)"] and p.xmp == {}
