@@ -9,7 +9,14 @@ forward pass of the same model on pre-decoded arrays, in one process; plus face 
    skimage's astronaut at 512 px, upscaled and padded into larger canvases (no dataset image is used).
    Median of ``--face-reps`` after a warm-up; then the same photos through the batch path (crop auto).
 
-Usage: DEEPFAKE_DATA=../shared/data/faces128 python bench/bench_batch.py [--model M] [--n 2000]
+``--engine ray`` (issue 16) measures instead the two CSV engines on the same ``--n`` crops in one run: the local
+one (``score_items`` -> ``write_csv``, what ``python -m models.predict --crop none --csv`` runs) against Ray Data
+(``models.scoring.distributed.score_csv_ray`` on a local Ray with this machine's cores): wall time of each, the
+throughput ratio, Ray's start-up, and peak memory: for Ray the driver plus every process it started (GCS, raylet,
+workers), for the local engine the process alone (Ray stays up between the interleaved runs); summed RSS and PSS,
+sampled every 0.5 s from /proc. Best of ``--reps`` per engine, interleaved. The CSVs must agree to 1e-5 (asserted).
+
+Usage: DEEPFAKE_DATA=../shared/data/faces128 python bench/bench_batch.py [--model M] [--n 2000] [--engine ray]
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import io
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -69,6 +77,120 @@ def jpeg(img: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def tree_memory(root: int, tree: bool = True) -> tuple[int, int, int]:
+    """(summed RSS, summed PSS, process count) in bytes of ``root`` and all its descendants (``tree`` False: of
+    ``root`` alone), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    todo, rss, pss, n = [root], 0, 0, 0
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, []) if tree else []
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line and not line[0].isdigit())
+            rss += int(fields["Rss"].split()[0]) * 1024
+            pss += int(fields["Pss"].split()[0]) * 1024
+            n += 1
+        except (OSError, KeyError, ValueError):
+            continue
+    return rss, pss, n
+
+
+class PeakMemory:
+    """Samples :func:`tree_memory` of this process every ``interval`` s in a thread; ``peak`` (rss, pss, procs)."""
+
+    def __init__(self, interval: float = 0.2, tree: bool = True):
+        self.interval, self.tree, self.peak = interval, tree, (0, 0, 0)
+
+    def __enter__(self):
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            now = tree_memory(os.getpid(), self.tree)
+            self.peak = tuple(max(a, b) for a, b in zip(self.peak, now))
+            self._stop.wait(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self.thread.join()
+
+
+def csv_rows(path) -> list[dict]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def compare_engines(args) -> int:
+    """Local CSV engine vs Ray Data on the same crops, one run, interleaved (see the module doc)."""
+    import tempfile
+
+    import ray
+
+    from models import load_model
+    from models.scoring.archive import iter_inputs
+    from models.scoring.batch import score_items, write_csv
+    from models.scoring.distributed import connect, score_csv_ray
+
+    det = load_model(args.model)
+    paths = dataset_paths(args.n)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ray-"))
+    print(f"model {det.name}, {len(paths)} dataset crops, crop none, batch {args.batch_size}, {args.workers} decode "
+          f"workers, {args.actors} Ray actor(s), {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+
+    def local(out, todo=paths):
+        write_csv(score_items(det, iter_inputs(todo), crop="none", batch_size=args.batch_size, workers=args.workers),
+                  out)
+
+    def on_ray(out, todo=paths):
+        score_csv_ray(args.model, todo, out, actors=args.actors, workers=args.workers, crop="none",
+                      batch_size=args.batch_size)
+
+    local(tmp / "warm.csv", paths[:128])  # warm-ups: graph tracing, file cache; Ray's worker processes
+    t = time.perf_counter()
+    connect(None)
+    start = time.perf_counter() - t
+    t = time.perf_counter()
+    on_ray(tmp / "warm.csv", paths[:128])
+    first = time.perf_counter() - t
+    seconds = {"local": [], "ray": []}
+    peaks = {"local": PeakMemory(0.5, tree=False), "ray": PeakMemory(0.5)}  # local: the process; ray: + its tree
+    for _ in range(args.reps):  # interleaved, so load from other processes hits both engines alike
+        for name, run in (("local", local), ("ray", on_ray)):
+            with peaks[name]:
+                t = time.perf_counter()
+                run(tmp / f"{name}.csv")
+                seconds[name].append(time.perf_counter() - t)
+    ray.shutdown()
+    want, got = csv_rows(tmp / "local.csv"), csv_rows(tmp / "ray.csv")
+    assert [r["path"] for r in want] == [r["path"] for r in got]
+    assert all(abs(float(a["p_fake"]) - float(b["p_fake"])) <= 1e-5 for a, b in zip(want, got)), "engines disagree"
+    print(f"Ray start-up (local Ray, {os.cpu_count()} CPUs): {start:.1f} s; first Ray run on 128 crops (workers "
+          f"start, actor loads the model): {first:.1f} s; load average now {os.getloadavg()[0]:.1f}")
+    base = len(paths) / min(seconds["local"])
+    for name in ("local", "ray"):
+        rate = len(paths) / min(seconds[name])
+        rss, pss, procs = peaks[name].peak
+        runs = ", ".join(f"{s:.1f}" for s in seconds[name])
+        print(f"{name:6s} best {min(seconds[name]):6.1f} s of [{runs}]  {rate:6.1f} img/s  ratio {rate / base:4.2f}  "
+              f"peak RSS {rss / 1e6:6.0f} MB (PSS {pss / 1e6:5.0f} MB) over {procs} processes")
+    return 0
+
+
 def main() -> int:
     from models import load_model
     from models.data.intake import load_image
@@ -81,10 +203,15 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=3, help="timed runs (--engine ray: per engine, interleaved)")
     ap.add_argument("--face-reps", type=int, default=5)
     ap.add_argument("--skip-faces", action="store_true")
+    ap.add_argument("--engine", choices=("local", "ray"), default="local",
+                    help="ray: compare the local CSV engine with Ray Data on the same crops (issue 16)")
+    ap.add_argument("--actors", type=int, default=1, help="--engine ray: scoring actors")
     args = ap.parse_args()
+    if args.engine == "ray":
+        return compare_engines(args)
 
     det = load_model(args.model)
     paths = dataset_paths(args.n)

@@ -14,6 +14,10 @@ Videos (mp4, mov, m4v, webm, mkv, avi, told by content; also inside folders and 
 ``--frames N`` sampled evenly (default 32) or ``--fps F``; faces linked into tracks; one line (or JSON object with
 ``kind: "video"`` and ``tracks``) per clip, and in the CSV one row per (track, sampled frame), path
 ``clip.mp4#t=12.400``, ``face`` = the track number.
+
+``--engine ray [--ray-address ADDR] [--ray-actors N]``: the same CSV scored on Ray Data, on this machine or a cluster
+(CSV only; see README "Scaling out"). Every JSON row and CSV row also carries the file's provenance
+(models.data.provenance: EXIF, XMP/IPTC, Content Credentials), beside the score, never in it.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def parse_args(argv=None):
                           "[, error]")
     fmt.add_argument("--csv", default=None, metavar="OUT",
                      help="write one CSV row per face to OUT ('-': stdout): "
-                          "path,face,box_x,box_y,box_w,box_h,crop,p_fake,verdict,model,error,unsure,spread")
+                          "path,face,box_x,box_y,box_w,box_h,crop,p_fake,verdict,model,error,unsure,spread,provenance")
     p.add_argument("--report", default=None, metavar="OUT.html",
                    help="with --csv: also write a self-contained HTML report (summary, histogram, the --top most "
                         "suspicious faces explained with LIME and Grad-CAM)")
@@ -49,6 +53,14 @@ def parse_args(argv=None):
                    help="videos: frames sampled evenly per clip (default 32)")
     p.add_argument("--fps", type=float, default=None, metavar="F",
                    help="videos: sample F frames per second instead of --frames")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: score in this process (default); ray: Ray Data on a local Ray or the cluster at "
+                        "--ray-address (--csv only; see README 'Scaling out')")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="--engine ray: the Ray cluster ('auto': the one `ray start` runs on this machine, or "
+                        "HOST:6379); default: start a local Ray on this machine's cores")
+    p.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                   help="--engine ray: scoring actors, each holding one copy of the model (default: one per node)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (it is shown on stderr with --csv, or when stderr is a terminal)")
     args = p.parse_args(argv)
@@ -62,6 +74,12 @@ def main(argv=None) -> int:
     if args.report and args.csv is None:
         print("error: --report needs --csv (the report summarises the CSV's rows)", file=sys.stderr)
         return 2
+    if args.engine == "ray":
+        if args.json or args.report or args.csv is None:
+            print("error: --engine ray writes a CSV only: --json, --report and plain output are not supported with "
+                  "--engine ray (use --csv OUT, or --engine local)", file=sys.stderr)
+            return 2
+        return _score_ray(args)
     from tqdm.auto import tqdm
 
     from models.detectors.registry import ModelNotFoundError, load_model
@@ -125,6 +143,59 @@ def main(argv=None) -> int:
         return 130
     finally:
         bar.close()
+
+
+def _clip_rows(detector, item, frames: int = 32, fps: float | None = None) -> list:
+    """One clip's CSV rows (models.video), as the local engine writes them: run inside --engine ray's actors."""
+    from models.video.score import score_video
+
+    return score_video(detector, item, frames=frames, fps=fps, name=item.name).rows(detector.name)
+
+
+def _score_ray(args) -> int:
+    """--engine ray: the local engine's CSV (same header, rows, order and error rows), scored by Ray Data."""
+    import functools
+
+    from tqdm.auto import tqdm
+
+    from models.detectors.registry import ModelNotFoundError
+    from models.scoring.archive import ArchiveLimitError, count_inputs
+    from models.scoring.batch import Summary
+    from models.scoring.distributed import score_csv_ray
+    from models.video.inputs import is_video_item
+
+    show_bar = not args.no_progress
+    bar = tqdm(total=count_inputs(args.images) if show_bar else None, unit="img", desc="scoring (ray)",
+               file=sys.stderr, disable=not show_bar, dynamic_ncols=True)
+
+    def say(line: str) -> None:
+        if show_bar:
+            tqdm.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    summary, where = Summary(), "stdout" if args.csv == "-" else args.csv
+    try:
+        s = score_csv_ray(args.model, args.images, sys.stdout if args.csv == "-" else args.csv,
+                          address=args.ray_address, actors=args.ray_actors, workers=args.workers, crop=args.crop,
+                          batch_size=args.batch_size, progress=lambda n: bar.update(n - bar.n),
+                          on_note=lambda item: say(f"note: {item.note}"), summary=summary, is_clip=is_video_item,
+                          clip_rows=functools.partial(_clip_rows, frames=args.frames, fps=args.fps),
+                          on_row=lambda row: row.error is not None and say(f"error: {row.error}"))
+    except ModelNotFoundError as exc:
+        say(f"error: {exc}")
+        return 2
+    except ArchiveLimitError as exc:
+        say(f"error: {exc} (stopped; {summary.images:,} images written to {where} are kept)")
+        return 2
+    except KeyboardInterrupt:
+        say(f"interrupted: {summary.images:,} images written to {where}")
+        return 130
+    finally:
+        bar.close()
+    say(f"{s['images']:,} images, {s['rows_scored']:,} scored ({s['fake']:,} fake, {s['real']:,} real), "
+        f"{s['errors']:,} errors -> {where}")
+    return 2 if s["errors"] else 0
 
 
 def _print_image(score, detector, as_json: bool, out, say) -> None:
