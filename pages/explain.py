@@ -194,14 +194,14 @@ cache = explain_cache(model_name, crop)  # every step memoised for this session:
 sanity_failures = sanity.failures(detector, params)
 
 
-def run_phase(methods, label: str, done: str, priority: int):
+def run_phase(methods, label: str, done: str, priority: int, phase_params=None):
     """One phase of the pipeline, its steps memoised for this session; a step that must compute first takes its
     turn in the server's explanation queue (the quick Summary phase before anyone's LIME), saying its place."""
     with st.status(label, expanded=True) as status:
         bar = st.progress(0.0, text=label)
         try:
             with explain_queue.SHARED.slot(priority, on_wait=lambda n: bar.progress(0.0, text=waiting_text(n))) as slot:
-                result = pipeline.run(detector, crop, methods=methods, params=params,
+                result = pipeline.run(detector, crop, methods=methods, params=phase_params or params,
                                       cache=explain_cache(model_name, crop, slot),
                                       progress=lambda fraction, message: bar.progress(fraction, text=message))
         except explain_queue.Busy as exc:
@@ -241,8 +241,21 @@ with tabs[2]:
 with tabs[4]:
     show_manipulation_map(detector, crop, figure=figure, explanation=first.explanations.get("manipulation"))
 
+STABILITY_NOW = "explain_stability_now"
+this_image = (model_name, image_key(crop))
+running, waiting = explain_queue.SHARED.state()
+# Under load (another explanation running or waiting), LIME's stability check (two more LIME runs, about two
+# thirds of this phase) waits for a click, so that everyone's LIME comes sooner; alone, it runs as always.
+defer_stability = params.stability and running + waiting > 0 and st.session_state.get(STABILITY_NOW) != this_image
 with second_slot.container():
-    bundle = run_phase(SECOND_PHASE, "LIME and its stability check…", "Explained", 1)
+    bundle = run_phase(SECOND_PHASE, "LIME" + ("" if defer_stability else " and its stability check") + "…",
+                       "Explained", 1, replace(params, stability=False) if defer_stability else None)
+    if defer_stability:
+        st.info(f"LIME's stability check across {params.stability_runs} seeds was postponed: "
+                f"{running + waiting} other explanation{'s were' if running + waiting != 1 else ' was'} running or "
+                "waiting on this server.")
+        st.button("Run the stability check now", key="explain_stability_button",
+                  on_click=st.session_state.__setitem__, args=(STABILITY_NOW, this_image))
 summary = summarize(bundle, sanity_failures=sanity_failures, unsure=unsure)
 with summary_slot.container():  # LIME is in: its top region and faithfulness join the Summary
     show_summary_text(summary)

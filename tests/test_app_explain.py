@@ -283,3 +283,22 @@ def test_explain_upload_shows_its_provenance_card_and_keeps_gps_hidden():
     assert any(c.value.startswith("The file holds a GPS location; it is not shown") for c in at.caption)
     texts = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
     assert "48" not in texts and "51" not in texts  # the coordinates (48° 51′ N) appear nowhere
+
+
+def test_under_load_the_stability_check_waits_for_a_click(monkeypatch):
+    """Issue 16: with another explanation running on the server, LIME comes without its 3-seed stability check
+    (two thirds of the phase), and one click runs it."""
+    from explain import queue as explain_queue
+
+    q = explain_queue.WorkQueue(slots=2, max_waiting=4)
+    monkeypatch.setattr(explain_queue, "SHARED", q)
+    q.acquire()  # another session's phase holds one of the two slots
+    at = explain_page(samples=200, stability=True, deletion=False)
+    assert any("stability check across 3 seeds was postponed: 1 other explanation was running" in i.value
+               for i in at.info)
+    assert not [m for m in at.metric if m.label.startswith("Top-5 agreement")]
+    at.button(key="explain_stability_button").click().run()
+    assert not at.exception, at.exception
+    assert [m for m in at.metric if m.label.startswith("Top-5 agreement")]
+    assert not any("was postponed" in i.value for i in at.info)
+    q.release()
