@@ -32,8 +32,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
+from proctree import children_map
 
 
 def dataset_paths(n: int, seed: int = 0) -> list[str]:
@@ -80,16 +82,7 @@ def jpeg(img: np.ndarray) -> bytes:
 def tree_memory(root: int, tree: bool = True) -> tuple[int, int, int]:
     """(summed RSS, summed PSS, process count) in bytes of ``root`` and all its descendants (``tree`` False: of
     ``root`` alone), from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
+    children = children_map()
     todo, rss, pss, n = [root], 0, 0, 0
     while todo:
         pid = todo.pop()
