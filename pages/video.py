@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 import time
-from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
@@ -15,7 +13,8 @@ from explain.report.video import TRUST, timeline_figure, video_report
 from models.analysis import video as view
 from models.scoring.batch import write_csv
 from models.video.decode import LIMITS
-from models.video.score import FRAMES, VideoResult, score_video
+from models.video.run import VideoRun
+from models.video.score import FRAMES, VideoResult
 from models.video.synth import sample_clip
 from pages._shared import DEMO_MODEL, ensure_navigation, get_detector, installed_models, model_select, open_in_explain
 
@@ -23,41 +22,6 @@ ensure_navigation()
 
 SAMPLES = {"Sample: real clip": "real", "Sample: fake clip": "fake"}
 STATE, OPEN = "video_state", "video_open"
-
-
-@dataclass
-class VideoRun:
-    """The clip being scored (or scored) for ``key`` (its bytes' hash, model, sampling), kept across reruns. The
-    scoring runs in a thread of its own, so that a click (Cancel) reruns the page without losing the frames
-    already scored: the thread sees the cancel at the next frame and finishes with what it has."""
-
-    key: tuple
-    status: str = "running"  # running, cancelled, done
-    result: VideoResult | None = None
-    report: str | None = field(default=None, repr=False)
-    want_report: bool = False
-    fraction: float = 0.0
-    text: str = "Decoding and finding faces…"
-    thread: threading.Thread | None = field(default=None, repr=False)
-
-    def start(self, detector, data: bytes, *, frames: int, fps: float | None, name: str) -> None:
-        def work():
-            self.result = score_video(detector, data, frames=frames, fps=fps, name=name, keep_crops=True,
-                                      progress=self._progress, cancel=lambda: self.status != "running")
-
-        self.thread = threading.Thread(target=work, name="video-score", daemon=True)
-        self.thread.start()
-
-    def _progress(self, fraction: float, text: str) -> None:
-        self.fraction, self.text = min(1.0, float(fraction)), text
-
-    @property
-    def busy(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
-
-    def cancel(self) -> None:
-        if self.status == "running":
-            self.status = "cancelled"
 
 
 @st.cache_data(show_spinner="Making the sample clip…", max_entries=4)

@@ -76,3 +76,45 @@ def test_video_report_without_kept_crops_says_so():
     assert "screening hint" in html
     broken = video_report(VideoResult("x.mp4", error="x.mp4: not a video file"), model="baseline_cnn")
     assert "x.mp4: not a video file" in broken and "most suspicious" not in broken
+
+
+def test_a_video_run_scores_in_its_thread_and_a_cancel_keeps_what_was_scored():
+    """models.video.run.VideoRun: the page's background scoring, without Streamlit (a stub detector)."""
+    import threading
+
+    from models.video.run import VideoRun
+    from models.video.synth import make_clip
+
+    class Stub:
+        name, threshold, crop_recipe = "stub", 0.5, None
+        unsure_settings = {"delta": 0.5, "epsilon": 0.01}
+
+        def predict(self, crops):
+            return np.full(len(crops), 0.9, np.float32)
+
+        def unsure(self, p, s):
+            return np.zeros(np.shape(p), bool)
+
+        def verdict(self, p):
+            return "fake" if p >= self.threshold else "real"
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = make_clip(f"{tmp}/c.mp4", seconds=1.0, fps=8.0, size=(192, 192)).read_bytes()
+    run = VideoRun(("k",))
+    run.start(Stub(), data, frames=8, fps=None, name="c.mp4")
+    run.thread.join(120)
+    assert not run.busy and run.result.frames_sampled == 8 and run.fraction == 1.0
+    assert run.result.verdict == "fake" and run.status == "running"  # the page marks it done
+    stopped = VideoRun(("k2",))
+    gate = threading.Event()
+    stopped._progress = lambda fraction, text: (stopped.cancel(), gate.set())  # Cancel after the first frame
+    stopped.start(Stub(), data, frames=8, fps=None, name="c.mp4")
+    stopped.thread.join(120)
+    assert gate.is_set() and stopped.status == "cancelled"
+    assert stopped.result is not None and stopped.result.cancelled and stopped.result.frames_sampled < 8
+    broken = VideoRun(("k3",))
+    broken.start(None, data, frames=8, fps=None, name="c.mp4")  # a failure inside the thread: one line, no hang
+    broken.thread.join(120)
+    assert broken.result.error and broken.result.error.startswith("c.mp4: ") and "\n" not in broken.result.error
