@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     from tqdm.auto import tqdm
 
     from models.detectors.registry import ModelNotFoundError, load_model
-    from models.scoring.archive import ArchiveLimitError, count_inputs, iter_inputs
+    from models.scoring.archive import ArchiveLimitError, iter_inputs
 
     try:
         detector = load_model(args.model)
@@ -92,14 +92,7 @@ def main(argv=None) -> int:
         return 2
 
     show_bar = not args.no_progress and (args.csv is not None or sys.stderr.isatty())
-    bar = tqdm(total=count_inputs(args.images) if show_bar else None, unit="img", desc=f"scoring ({detector.name})",
-               file=sys.stderr, disable=not show_bar, dynamic_ncols=True)
-
-    def say(line: str) -> None:
-        if show_bar:
-            tqdm.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr, flush=True)
+    bar, say = _progress(args.images, show_bar, f"scoring ({detector.name})")
 
     def out(line: str) -> None:
         if show_bar:
@@ -145,6 +138,25 @@ def main(argv=None) -> int:
         bar.close()
 
 
+def _progress(images, show_bar: bool, desc: str):
+    """A tqdm bar over ``images``' inputs on stderr (disabled unless ``show_bar``), and ``say(line)``: a message on
+    stderr that keeps the bar intact."""
+    from tqdm.auto import tqdm
+
+    from models.scoring.archive import count_inputs
+
+    bar = tqdm(total=count_inputs(images) if show_bar else None, unit="img", desc=desc, file=sys.stderr,
+               disable=not show_bar, dynamic_ncols=True)
+
+    def say(line: str) -> None:
+        if show_bar:
+            tqdm.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    return bar, say
+
+
 def _clip_rows(detector, item, frames: int = 32, fps: float | None = None) -> list:
     """One clip's CSV rows (models.video), as the local engine writes them: run inside --engine ray's actors."""
     from models.video.score import score_video
@@ -156,23 +168,14 @@ def _score_ray(args) -> int:
     """--engine ray: the local engine's CSV (same header, rows, order and error rows), scored by Ray Data."""
     import functools
 
-    from tqdm.auto import tqdm
-
     from models.detectors.registry import ModelNotFoundError
-    from models.scoring.archive import ArchiveLimitError, count_inputs
+    from models.scoring.archive import ArchiveLimitError
     from models.scoring.batch import Summary
     from models.scoring.distributed import score_csv_ray
     from models.video.inputs import is_video_item
 
     show_bar = not args.no_progress
-    bar = tqdm(total=count_inputs(args.images) if show_bar else None, unit="img", desc="scoring (ray)",
-               file=sys.stderr, disable=not show_bar, dynamic_ncols=True)
-
-    def say(line: str) -> None:
-        if show_bar:
-            tqdm.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr, flush=True)
+    bar, say = _progress(args.images, show_bar, "scoring (ray)")
 
     summary, where = Summary(), "stdout" if args.csv == "-" else args.csv
     try:
